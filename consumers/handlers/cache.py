@@ -1,0 +1,61 @@
+"""The cache consumer: Kinesis -> Redis, as a Lambda handler and as a reusable factory.
+
+Lambda entry point: ``consumers.handlers.cache.handler`` (event source mapping on the
+events stream with ``FunctionResponseTypes: [ReportBatchItemFailures]``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
+
+from consumers.batch import Staged, StagedBatchProcessor
+from consumers.dead_letters import DeadLetterStore, dead_letter_store
+from consumers.decoding import envelopes_of, kinesis_payload, order_key
+from consumers.projections import cache
+from consumers.settings import PipelineSettings
+from consumers.sinks.cache_base import CacheSink
+
+__all__ = ["CONSUMER", "build_handler", "handler"]
+
+CONSUMER = "cache"
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def build_handler(sink: CacheSink, dead_letters: DeadLetterStore, consumer: str = CONSUMER) -> Handler:
+    """A Lambda-shaped handler applying each batch to ``sink`` in one pipelined call."""
+
+    def prepare(record: Any) -> list[Staged]:
+        return [Staged(cache.project(e), order_key(e)) for e in envelopes_of(kinesis_payload(record))]
+
+    def apply(mutations: Sequence[Any]) -> list[None]:
+        # Applied and no-op (duplicate or stale) are both success for the batch.
+        sink.apply(mutations)
+        return [None] * len(mutations)
+
+    def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        processor = StagedBatchProcessor(
+            EventType.KinesisDataStreams, apply=apply, dead_letters=dead_letters, consumer=consumer
+        )
+        return process_partial_response(event=event, record_handler=prepare, processor=processor,
+                                        context=context)
+
+    return handle
+
+
+_handler: Handler | None = None
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point; clients are built on the first invocation, not at import."""
+    global _handler
+    if _handler is None:
+        from consumers.sinks.redis_cache import RedisCacheSink
+
+        settings = PipelineSettings()
+        _handler = build_handler(
+            RedisCacheSink(url=settings.redis_url, tombstone_ttl_seconds=settings.tombstone_ttl_seconds),
+            dead_letter_store(settings.lake_root),
+        )
+    return _handler(event, context)

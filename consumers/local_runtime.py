@@ -1,0 +1,75 @@
+"""Wiring of the pipeline on a local stack: provision, build handlers, build mappings.
+
+Shared by ``auxeira demo``, ``auxeira run`` and the integration tests, so all three
+exercise the same assembly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from consumers.checkpoints import Checkpoints
+from consumers.dead_letters import DeadLetterStore, LocalDeadLetters
+from consumers.handlers import cache as cache_handler
+from consumers.local_pipeline import LocalPipeline, consumer_mapping, router_mappings
+from consumers.sinks.redis_cache import RedisCacheSink
+from infra.local.provision import provision_stream, provision_tables
+from infra.local.stack import Endpoints
+from producers.handlers import router as router_handler
+from producers.kinesis_writer import KinesisWriter
+from schemas.catalog import TABLES
+from schemas.tables import TableSpec
+
+__all__ = ["LocalRuntime", "provision", "build_pipeline"]
+
+
+@dataclass
+class LocalRuntime:
+    """Clients and names of one environment on a running local stack."""
+
+    endpoints: Endpoints
+    env: str
+    stream_name: str
+    checkpoint_table: str
+    stream_arns: dict[str, str]
+    lake_root: str
+    tables: tuple[TableSpec, ...] = TABLES
+
+    def __post_init__(self) -> None:
+        self.dynamodb: Any = self.endpoints.dynamodb_client()
+        self.streams: Any = self.endpoints.dynamodbstreams_client()
+        self.kinesis: Any = self.endpoints.kinesis_client()
+
+    @property
+    def checkpoints(self) -> Checkpoints:
+        return Checkpoints(self.dynamodb, self.checkpoint_table)
+
+    def dead_letters(self) -> DeadLetterStore:
+        return LocalDeadLetters(self.lake_root)
+
+
+def provision(endpoints: Endpoints, env: str, lake_root: str, shard_count: int = 2,
+              tables: tuple[TableSpec, ...] = TABLES) -> LocalRuntime:
+    """Create (or find) the tables, checkpoint table and events stream of ``env``."""
+    stream_name = f"auxeira-events-{env}"
+    checkpoint_table = f"auxeira-checkpoints-{env}"
+    dynamodb = endpoints.dynamodb_client()
+    provisioned = provision_tables(dynamodb, tables, env, checkpoint_table)
+    provision_stream(endpoints.kinesis_client(), stream_name, shard_count)
+    return LocalRuntime(endpoints, env, stream_name, checkpoint_table, provisioned.stream_arns,
+                        lake_root, tables)
+
+
+def build_pipeline(runtime: LocalRuntime, cache_sink: RedisCacheSink | None = None,
+                   checkpoints: Checkpoints | None = None) -> LocalPipeline:
+    """Router mappings for every table stream plus the cache consumer."""
+    checkpoints = checkpoints or runtime.checkpoints
+    dead_letters = runtime.dead_letters()
+    router = router_handler.build_handler(KinesisWriter(runtime.kinesis, runtime.stream_name), dead_letters)
+    sink = cache_sink or RedisCacheSink(url=runtime.endpoints.redis_url)
+    cache = cache_handler.build_handler(sink, dead_letters)
+    mappings = router_mappings(runtime.streams, runtime.stream_arns, router, checkpoints, dead_letters)
+    mappings.append(consumer_mapping(runtime.kinesis, runtime.stream_name, cache_handler.CONSUMER,
+                                     cache, checkpoints, dead_letters, runtime.endpoints.region))
+    return LocalPipeline(mappings)

@@ -1,0 +1,207 @@
+"""The Redis cache sink: versioned compare-and-set of one hash per entity.
+
+Layout of ``aux:{tenant}:{entity}:{key}`` (a hash):
+
+* ``v``: the version, zero-padded to 40 digits. Lua compares these as strings, which is
+  numeric order at a fixed width, and stays exact for DynamoDB stream sequence numbers
+  (21-40 digits) where Lua's doubles would lose precision beyond 2^53;
+* ``d``: the entity's state as JSON bytes; absent on a tombstone;
+* ``t``: ``"1"`` on a tombstone, which also carries a TTL; live entries never expire.
+
+One Lua script does the compare-and-set, so a check and its write cannot interleave
+with another consumer's. A batch goes as one non-transactional pipeline of EVALSHA
+calls: one round trip, and each mutation stays atomic on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+
+import orjson
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
+from redis.retry import Retry
+
+from consumers.projections.mutations import MAX_VERSION, CacheMutation, CacheSet
+from consumers.sinks.cache_base import VERSION_WIDTH, CachedEntry, tenant_prefix
+from schemas.errors import RetryableSinkError
+
+__all__ = ["RedisCacheSink", "CAS_SCRIPT"]
+
+# The hot loop writes the width as a literal "040d" (a nested format spec is slower).
+if VERSION_WIDTH != 40:
+    raise ImportError("VERSION_WIDTH changed: update the format in RedisCacheSink._commands")
+
+#: KEYS[1] = cache key; ARGV = padded version, "s" or "d", state bytes, tombstone TTL ms.
+#: Returns 1 when applied, 0 when the stored version is >= the new one.
+CAS_SCRIPT = """\
+local cur = redis.call('HMGET', KEYS[1], 'v', 't')
+if cur[1] and cur[1] >= ARGV[1] then
+  return 0
+end
+if ARGV[2] == 'd' then
+  redis.call('HDEL', KEYS[1], 'd')
+  redis.call('HSET', KEYS[1], 'v', ARGV[1], 't', '1')
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+else
+  if cur[2] then
+    redis.call('HDEL', KEYS[1], 't')
+    redis.call('PERSIST', KEYS[1])
+  end
+  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[3])
+end
+return 1
+"""
+
+# EVALSHA names a script by the SHA-1 of its text, so it is known without asking Redis.
+_SHA = hashlib.sha1(CAS_SCRIPT.encode()).hexdigest()
+# (key, padded version, "s" | "d", state, tombstone TTL ms)
+_Command = tuple[str, str, str, bytes, str]
+_UNAVAILABLE = (ConnectionError, TimeoutError)  # BusyLoadingError is a ConnectionError
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+# For a client built from a URL: fail within a second or so and let the stream redeliver,
+# rather than redis-py's default of 10 retries backing off up to 1 s each.
+_URL_CLIENT_OPTIONS = {
+    "socket_connect_timeout": 2.0,
+    "socket_timeout": 5.0,
+    "retry": Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), 2),
+}
+
+
+class RedisCacheSink:
+    """Cache sink on Redis (or Valkey, ElastiCache).
+
+    Args:
+        client: a client to use; its retry policy applies.
+        url: ``redis://`` URL to build a client from on first use, if no client is given.
+        tombstone_ttl_seconds: how long a delete's tombstone is kept.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis | None = None,
+        *,
+        url: str | None = None,
+        tombstone_ttl_seconds: int = 7 * 86400,
+    ):
+        if client is None and url is None:
+            raise ValueError("RedisCacheSink needs a client or a url")
+        if tombstone_ttl_seconds <= 0:
+            raise ValueError("tombstone_ttl_seconds must be positive")
+        self._client = client
+        self._url = url
+        self._ttl_ms = str(tombstone_ttl_seconds * 1000)
+        self._script_loaded = False
+
+    @property
+    def client(self) -> redis.Redis:
+        """The client, built from the URL on first use."""
+        if self._client is None:
+            self._client = redis.Redis.from_url(self._url, **_URL_CLIENT_OPTIONS)
+        return self._client
+
+    def apply(self, mutations: Sequence[CacheMutation]) -> list[bool]:
+        """Apply mutations in order in one round trip; True per mutation that applied.
+
+        Steps: 1. load the script once per sink 2. send every EVALSHA in one pipeline
+        3. if Redis lost the script (restart, failover, SCRIPT FLUSH), load it again and
+        re-send only the mutations that failed with NOSCRIPT: they did not run.
+
+        Raises:
+            RetryableSinkError: Redis is unreachable, loading, timed out or refused a
+                write (out of memory, wrong type). Re-applying the batch is safe; a
+                mutation applied by the failed attempt then reports False.
+            ValueError: a version outside 0 .. MAX_VERSION (a bug upstream: project()
+                turns those into poison).
+        """
+        if not mutations:
+            return []
+        commands = self._commands(mutations)
+        try:
+            if not self._script_loaded:
+                self._load_script()
+            results = self._evalsha_all(commands)
+            missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+            if missing:
+                self._load_script()
+                for i, r in zip(missing, self._evalsha_all([commands[i] for i in missing])):
+                    results[i] = r
+        except _UNAVAILABLE as exc:
+            raise RetryableSinkError(f"redis cache unavailable: {exc}") from exc
+        return [_applied(r, commands[i][0]) for i, r in enumerate(results)]
+
+    def get(self, redis_key: str) -> CachedEntry | None:
+        """The entry under a key (state decoded), or None if there is none."""
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                fields, pttl = pipe.hgetall(redis_key).pttl(redis_key).execute()
+        except _UNAVAILABLE as exc:
+            raise RetryableSinkError(f"redis cache unavailable: {exc}") from exc
+        if not fields:
+            return None
+        fields = {_text(k): v for k, v in fields.items()}
+        data = fields.get("d")
+        return CachedEntry(
+            version=int(fields["v"]),
+            state=None if data is None else orjson.loads(data),
+            tombstone=_text(fields.get("t", b"")) == "1",
+            ttl_ms=pttl if pttl >= 0 else None,
+        )
+
+    def scan_keys(self, tenant: str | None = None) -> Iterator[str]:
+        """Every cache key (of one tenant), each once; SCAN, so Redis is never blocked."""
+        match = _GLOB_SPECIAL.sub(r"\\\1", tenant_prefix(tenant)) + "*"
+        seen: set[str] = set()  # SCAN may return a key twice while the keyspace rehashes
+        try:
+            for raw in self.client.scan_iter(match=match, count=1000):
+                key = _text(raw)
+                if key not in seen:
+                    seen.add(key)
+                    yield key
+        except _UNAVAILABLE as exc:
+            raise RetryableSinkError(f"redis cache unavailable: {exc}") from exc
+
+    # -- I/O helpers ----------------------------------------------------------------
+
+    def _commands(self, mutations: Sequence[CacheMutation]) -> list[_Command]:
+        """EVALSHA arguments per mutation; one tight loop, as it runs once per event."""
+        ttl = self._ttl_ms
+        commands: list[_Command] = []
+        append = commands.append
+        for m in mutations:
+            version = m.version
+            if not 0 <= version <= MAX_VERSION:
+                raise ValueError(f"{m.redis_key}: version {version} is outside 0..{MAX_VERSION}")
+            if type(m) is CacheSet:
+                append((m.redis_key, f"{version:040d}", "s", m.state, ttl))
+            else:
+                append((m.redis_key, f"{version:040d}", "d", b"", ttl))
+        return commands
+
+    def _evalsha_all(self, commands: list[_Command]) -> list[object]:
+        with self.client.pipeline(transaction=False) as pipe:
+            send = pipe.execute_command
+            for key, version, op, data, ttl in commands:
+                send("EVALSHA", _SHA, 1, key, version, op, data, ttl)
+            return pipe.execute(raise_on_error=False)
+
+    def _load_script(self) -> None:
+        sha = self.client.script_load(CAS_SCRIPT)
+        if _text(sha) != _SHA:  # only a server that hashes differently could do this
+            raise RuntimeError(f"redis named the cache script {sha!r}, expected {_SHA}")
+        self._script_loaded = True
+
+
+def _applied(result: object, redis_key: str) -> bool:
+    if isinstance(result, ResponseError):
+        # Out of memory, a foreign non-hash value under our key, or NOSCRIPT twice running:
+        # none is the record's fault, so it is retried (and alarms) rather than dead-lettered.
+        raise RetryableSinkError(f"redis refused the cache write of {redis_key}: {result}")
+    return result == 1
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,3 @@
+"""Infrastructure: CloudFormation templates, packaging and the local emulator stack."""
+
+__all__: list[str] = []

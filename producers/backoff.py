@@ -1,0 +1,42 @@
+"""Exponential backoff with full jitter, shared by every producer that retries AWS calls.
+
+Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter", 2015): the n-th
+retry waits a uniform random time in ``[0, min(cap, base * 2**n))``. Compared with a
+fixed exponential delay it spreads the retries of many concurrent writers (e.g. every
+Lambda invocation of the router hitting the same throttled shard) instead of having
+them retry in lock-step, which is what keeps a throttled stream throttled.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+__all__ = ["full_jitter"]
+
+# 2**62 * any sane base is far above any cap; bounding the exponent avoids an
+# OverflowError on absurd attempt numbers without changing any real delay.
+_MAX_EXPONENT = 62
+
+
+def full_jitter(
+    retry: int,
+    *,
+    base: float,
+    cap: float,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """Return the delay in seconds before retry number ``retry`` (0 for the first retry).
+
+    Args:
+        retry: How many retries came before this one (0, 1, 2, ...).
+        base: Upper bound of the first delay, in seconds.
+        cap: Upper bound of every delay, in seconds.
+        rng: Returns a float in ``[0, 1)``; injected so tests can pin the jitter.
+
+    Returns:
+        ``rng() * min(cap, base * 2**retry)``.
+    """
+    if retry < 0:
+        raise ValueError(f"retry must be >= 0, got {retry}")
+    return rng() * min(cap, base * 2 ** min(retry, _MAX_EXPONENT))

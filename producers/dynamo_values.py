@@ -1,0 +1,172 @@
+"""Plain JSON values <-> DynamoDB values, and the one timestamp format.
+
+Three shapes of the same item meet in this project:
+
+* **plain**: what the rest of the code reads and writes: ``str``, ``int``, ``float``,
+  ``bool``, ``None``, ``list``, ``dict`` (plus ``bytes`` for binary attributes);
+* **dynamo**: what boto3's resource layer uses: numbers are ``Decimal`` (DynamoDB has
+  no float type and boto3 refuses floats, boto/boto3#665);
+* **wire**: the low-level AttributeValue maps of the client API and of stream records
+  (``{"N": "1.5"}``).
+
+:func:`deserialize_item` sits on the stream router's hot path, so it converts wire to
+plain in one pass instead of going through ``TypeDeserializer`` and then
+:func:`from_dynamo`; a property test checks the two give the same result.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, Mapping
+
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+
+__all__ = [
+    "to_dynamo",
+    "from_dynamo",
+    "serialize_item",
+    "deserialize_item",
+    "format_timestamp",
+    "utc_now",
+]
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC (the repository's default clock)."""
+    return datetime.now(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """``2026-01-02T03:04:05.123456Z``: UTC, always six fractional digits, ``Z``.
+
+    Fixed width so that string order is time order: sort keys such as
+    ``ACTIVITY#{timestamp}#...`` and GSI range keys such as ``submitted_at`` sort by
+    time only if every timestamp has the same shape (``...05Z`` sorts after ``...05.5Z``).
+    A naive datetime is taken to be UTC already.
+    """
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    else:
+        value = value.astimezone(UTC)
+    # isoformat pads the year to four digits; strftime("%Y") does not on glibc.
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+# -- plain -> dynamo ---------------------------------------------------------------
+
+
+def to_dynamo(value: Any) -> Any:
+    """A plain value as boto3 accepts it: floats become ``Decimal`` (via ``str``, so
+    ``0.1`` stays ``0.1``), ``None`` inside maps is dropped, datetimes become
+    :func:`format_timestamp` strings and dates ISO dates.
+
+    Raises:
+        ValueError: a float is NaN or infinite (DynamoDB numbers cannot be).
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return _decimal(value)
+    if kind is dict:
+        return {k: to_dynamo(v) for k, v in value.items() if v is not None}
+    if kind is list or kind is tuple:
+        return [to_dynamo(v) for v in value]
+    return _to_dynamo_other(value)
+
+
+def _to_dynamo_other(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return _decimal(value)
+    if isinstance(value, Mapping):
+        return {k: to_dynamo(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (set, frozenset)):
+        return {to_dynamo(v) for v in value}
+    return value  # str/int subclasses, Decimal, bytes, Binary: boto3 takes them as they are
+
+
+def _decimal(value: float) -> Decimal:
+    if not math.isfinite(value):
+        raise ValueError(f"DynamoDB cannot store the number {value!r}")
+    return Decimal(repr(value))
+
+
+# -- dynamo -> plain ---------------------------------------------------------------
+
+
+def from_dynamo(value: Any) -> Any:
+    """A boto3 value as plain JSON: ``Decimal`` -> ``int`` when integral else ``float``,
+    sets -> sorted lists, ``Binary`` -> ``bytes``."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None or kind is int:
+        return value
+    if kind is Decimal:
+        return _number(value)
+    if kind is dict:
+        return {k: from_dynamo(v) for k, v in value.items()}
+    if kind is list:
+        return [from_dynamo(v) for v in value]
+    if kind is set or kind is frozenset:
+        return sorted(from_dynamo(v) for v in value)
+    if kind is Binary:
+        return value.value
+    return value
+
+
+def _number(value: Decimal) -> int | float:
+    whole = int(value)
+    return whole if whole == value else float(value)
+
+
+# -- wire ----------------------------------------------------------------------------
+
+
+def serialize_item(item: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """A plain item as a low-level AttributeValue map (for ``put_item``, keys, values)."""
+    return {k: _serializer.serialize(to_dynamo(v)) for k, v in item.items() if v is not None}
+
+
+def deserialize_item(image: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """A low-level AttributeValue map (GetItem ``Item``, stream ``NewImage``) as plain
+    values; equal to ``from_dynamo(TypeDeserializer().deserialize({"M": image}))``."""
+    return {k: _plain(v) for k, v in image.items()}
+
+
+def _plain(attr: Mapping[str, Any]) -> Any:
+    # One-key dicts; the common types first. Order matters only for speed.
+    for tag, raw in attr.items():
+        if tag == "S":
+            return raw
+        if tag == "N":
+            return _parse_number(raw)
+        if tag == "M":
+            return {k: _plain(v) for k, v in raw.items()}
+        if tag == "L":
+            return [_plain(v) for v in raw]
+        if tag == "BOOL":
+            return raw
+        if tag == "NULL":
+            return None
+        if tag == "SS":
+            return sorted(raw)
+        if tag == "NS":
+            return sorted(_parse_number(n) for n in raw)
+        return from_dynamo(_deserializer.deserialize({tag: raw}))  # B, BS
+    raise ValueError(f"empty attribute value {attr!r}")
+
+
+def _parse_number(raw: str) -> int | float:
+    # Most numbers are plain integers ("3", "-17"): int() is the fast path. Anything
+    # else ("1.5", "1E+2", "2.0") goes through Decimal, so "2.0" still comes back an int.
+    if "." not in raw and "e" not in raw and "E" not in raw:
+        return int(raw)
+    return _number(Decimal(raw))

@@ -1,0 +1,3 @@
+"""Lambda entry points of the producers; each builds its clients on first call."""
+
+__all__ = ["router"]

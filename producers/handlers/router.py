@@ -1,0 +1,65 @@
+"""The stream router: DynamoDB Streams -> envelopes -> Kinesis, as a Lambda handler.
+
+Lambda entry point: ``producers.handlers.router.handler`` (one event source mapping per
+table stream, ``FunctionResponseTypes: [ReportBatchItemFailures]``). A change whose
+PutRecords entry still fails after the writer's retries is reported as a batch item
+failure, so Lambda delivers it again: a change is never dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
+
+from consumers.batch import Staged, StagedBatchProcessor
+from consumers.dead_letters import DeadLetterStore, dead_letter_store
+from consumers.settings import PipelineSettings
+from producers.kinesis_writer import KinesisWriter, OutgoingRecord
+from producers.stream_router import partition_key, to_envelope
+from schemas.envelope import encode
+from schemas.errors import RetryableSinkError
+
+__all__ = ["CONSUMER", "build_handler", "handler"]
+
+CONSUMER = "router"
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def build_handler(writer: KinesisWriter, dead_letters: DeadLetterStore,
+                  consumer: str = CONSUMER) -> Handler:
+    """A Lambda-shaped handler that routes each batch with as few PutRecords as possible."""
+
+    def prepare(record: Any) -> list[Staged]:
+        envelope = to_envelope(record.raw_event)
+        key = partition_key(envelope)
+        return [Staged(OutgoingRecord(encode(envelope), key), key)]
+
+    def apply(records: Sequence[OutgoingRecord]) -> list[BaseException | None]:
+        result = writer.put(list(records))
+        failed = {id(r): f"{code}: {message}" for r, code, message in result.failed}
+        return [RetryableSinkError(failed[id(r)]) if id(r) in failed else None for r in records]
+
+    def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        processor = StagedBatchProcessor(
+            EventType.DynamoDBStreams, apply=apply, dead_letters=dead_letters, consumer=consumer
+        )
+        return process_partial_response(event=event, record_handler=prepare, processor=processor,
+                                        context=context)
+
+    return handle
+
+
+_handler: Handler | None = None
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point; clients are built on the first invocation, not at import."""
+    global _handler
+    if _handler is None:
+        import boto3
+
+        settings = PipelineSettings()
+        client = boto3.client("kinesis", region_name=settings.region, endpoint_url=settings.kinesis_endpoint)
+        _handler = build_handler(KinesisWriter(client, settings.stream_name), dead_letter_store(settings.lake_root))
+    return _handler(event, context)

@@ -1,0 +1,9 @@
+"""Entity models: pydantic validation for every item the repository writes."""
+
+from schemas.entities.assistant import *  # noqa: F403
+from schemas.entities.auxeira import *  # noqa: F403
+from schemas.entities.base import *  # noqa: F403
+from schemas.entities.organizations import *  # noqa: F403
+from schemas.entities import assistant, auxeira, base, organizations
+
+__all__ = [*assistant.__all__, *auxeira.__all__, *base.__all__, *organizations.__all__]
