@@ -29,11 +29,19 @@ __all__ = [
     "serialize_item",
     "deserialize_item",
     "format_timestamp",
+    "number_error",
     "utc_now",
 ]
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+
+# DynamoDB numbers: up to 38 significant digits, magnitude 1E-130 to 9.99...E+125
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html).
+# boto3 signals anything else with decimal.Inexact/Overflow/Underflow, not ValueError.
+_INT_LIMIT = 10**38
+_FLOAT_MAX = 1e126
+_FLOAT_MIN = 1e-130
 
 
 def utc_now() -> datetime:
@@ -66,11 +74,13 @@ def to_dynamo(value: Any) -> Any:
     :func:`format_timestamp` strings and dates ISO dates.
 
     Raises:
-        ValueError: a float is NaN or infinite (DynamoDB numbers cannot be).
+        ValueError: a number DynamoDB cannot store (see :func:`number_error`).
     """
     kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
+    if kind is str or kind is bool or value is None:
         return value
+    if kind is int:
+        return value if -_INT_LIMIT < value < _INT_LIMIT else _refuse(value)
     if kind is float:
         return _decimal(value)
     if kind is dict:
@@ -87,6 +97,8 @@ def _to_dynamo_other(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, float):
         return _decimal(value)
+    if isinstance(value, int) and not isinstance(value, bool) and number_error(value):
+        _refuse(value)
     if isinstance(value, Mapping):
         return {k: to_dynamo(v) for k, v in value.items() if v is not None}
     if isinstance(value, (set, frozenset)):
@@ -94,10 +106,27 @@ def _to_dynamo_other(value: Any) -> Any:
     return value  # str/int subclasses, Decimal, bytes, Binary: boto3 takes them as they are
 
 
-def _decimal(value: float) -> Decimal:
+def number_error(value: int | float) -> str | None:
+    """Why DynamoDB cannot store this number, or None when it can."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return None if -_INT_LIMIT < value < _INT_LIMIT else "has more than 38 digits"
     if not math.isfinite(value):
-        raise ValueError(f"DynamoDB cannot store the number {value!r}")
-    return Decimal(repr(value))
+        return "must be a finite number"
+    if value and not _FLOAT_MIN <= abs(value) < _FLOAT_MAX:
+        return "is outside the range DynamoDB stores (1E-130 to 9.99E+125)"
+    return None
+
+
+def _decimal(value: float) -> Decimal:
+    if number_error(value):
+        _refuse(value)
+    return Decimal(str(value))
+
+
+def _refuse(value: Any) -> Any:
+    raise ValueError(f"DynamoDB cannot store the number {value!r}: {number_error(value)}")
 
 
 # -- dynamo -> plain ---------------------------------------------------------------

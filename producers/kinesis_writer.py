@@ -40,6 +40,7 @@ __all__ = [
     "DEADLINE_EXCEEDED",
     "OutgoingRecord",
     "PutResult",
+    "KinesisClient",
     "KinesisWriter",
     "chunk_records",
     "effective_partition_key",

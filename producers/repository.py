@@ -15,7 +15,6 @@ Values go in and come out as plain JSON (``str``, ``int``, ``float``, ``bool``,
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -29,6 +28,7 @@ from producers.dynamo_values import (
     deserialize_item,
     format_timestamp,
     from_dynamo,
+    number_error,
     serialize_item,
     to_dynamo,
     utc_now,
@@ -191,11 +191,10 @@ class Repository:
         stored = _version_of(current)
         if expected_version is not None and expected_version != stored:
             raise ConflictError(spec.name, target.key_str, expected_version, stored)
-        nxt = (stored or 0) + 1
         merged = {k: v for k, v in current.items()
                   if k not in table.key_attrs or k in spec.model.model_fields}
         merged.update(changes)
-        merged.update(version=nxt, updated_at=now, updated_by=actor)
+        merged.update(version=(stored or 0) + 1, updated_at=now, updated_by=actor)
         merged = {k: v for k, v in merged.items() if v is not None}
         plain = _validate(spec, merged, lambda _errors: target.key_str)
         key_changes = [f for f in changes if f in _key_fields(spec, table)]
@@ -203,7 +202,7 @@ class Repository:
             _raise_if(spec, target.key_str,
                       [(f, "is part of the key and cannot be changed") for f in key_changes])
         sets = {f: plain[f] for f in changes if f in plain}
-        sets.update(updated_at=plain["updated_at"], updated_by=actor, version=nxt)
+        sets.update(updated_at=plain["updated_at"], updated_by=actor)
         removes = [f for f in changes if f not in plain]
         expression = _update_expression(sets, removes, stored, table.hash_key)
         try:
@@ -307,8 +306,8 @@ def _plain(value: Any, path: tuple[Any, ...], errors: list[tuple[str, str]]) -> 
         return format_timestamp(value)
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        errors.append((_path(path), "must be a finite number"))
+    if isinstance(value, (int, float)) and (problem := number_error(value)):
+        errors.append((_path(path), problem))
     if isinstance(value, Decimal):
         return from_dynamo(value)
     if value is None or isinstance(value, (str, int, float, bool)):
@@ -395,11 +394,15 @@ def _key_attrs(spec: EntitySpec, table: TableSpec, key: Key) -> dict[str, str]:
 
 def _update_expression(sets: Mapping[str, Any], removes: list[str], expected: int | None,
                        hash_key: str) -> dict[str, Any]:
-    """UpdateItem arguments: SET/REMOVE with placeholders for every name (``status``,
-    ``name``, ``ttl``, ``date`` are reserved words), guarded by the version read."""
+    """UpdateItem arguments: SET the fields and ``version`` to the one read plus one,
+    REMOVE some, on condition that the version is still the one read.
+
+    Every name is a placeholder (``status``, ``name``, ``ttl``, ``date`` are reserved
+    words), and DynamoDB refuses unused placeholders, so ``#h`` appears only when used.
+    """
     names: dict[str, str] = {"#v": "version"}
-    values: dict[str, Any] = {}
-    assignments = []
+    values: dict[str, Any] = {":next": (expected or 0) + 1}
+    assignments = ["#v = :next"]
     for i, (field, value) in enumerate(sets.items()):
         names[f"#s{i}"] = field
         values[f":s{i}"] = value

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from consumers.projections.mutations import MAX_VERSION, CacheMutation, CacheSet
+from consumers.projections.mutations import MAX_VERSION, CacheDelete, CacheMutation, CacheSet
 from consumers.sinks.cache_base import CachedEntry, tenant_prefix
 
 __all__ = ["InMemoryCacheSink"]
@@ -42,7 +42,12 @@ class InMemoryCacheSink:
         self._data: dict[str, _Stored] = {}
 
     def apply(self, mutations: Sequence[CacheMutation]) -> list[bool]:
-        """Apply mutations in order; True per mutation that applied (see ``CacheSink``)."""
+        """Apply mutations in order; True per mutation that applied (see ``CacheSink``).
+
+        Like the Redis sink, it checks the whole batch before writing any of it.
+        """
+        for m in mutations:
+            _check(m)
         return [self._apply_one(m) for m in mutations]
 
     def get(self, redis_key: str) -> CachedEntry | None:
@@ -66,8 +71,6 @@ class InMemoryCacheSink:
         return iter([k for k in list(self._data) if k.startswith(prefix) and self._live(k)])
 
     def _apply_one(self, m: CacheMutation) -> bool:
-        if not 0 <= m.version <= MAX_VERSION:
-            raise ValueError(f"{m.redis_key}: version {m.version} is outside 0..{MAX_VERSION}")
         current = self._live(m.redis_key)
         if current is not None and current.version >= m.version:
             return False
@@ -80,7 +83,14 @@ class InMemoryCacheSink:
     def _live(self, redis_key: str) -> _Stored | None:
         """The stored value, dropping it first if its TTL has passed (as Redis does lazily)."""
         stored = self._data.get(redis_key)
-        if stored is not None and stored.expires_at is not None and stored.expires_at <= self._clock():
-            del self._data[redis_key]
-            return None
-        return stored
+        if stored is None or stored.expires_at is None or stored.expires_at > self._clock():
+            return stored
+        del self._data[redis_key]
+        return None
+
+
+def _check(m: CacheMutation) -> None:
+    if type(m) is not CacheSet and type(m) is not CacheDelete:
+        raise TypeError(f"not a cache mutation: {m!r}")
+    if not 0 <= m.version <= MAX_VERSION:
+        raise ValueError(f"{m.redis_key}: version {m.version} is outside 0..{MAX_VERSION}")

@@ -21,11 +21,11 @@ from collections.abc import Iterator, Sequence
 
 import orjson
 import redis
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
 from redis.retry import Retry
 
-from consumers.projections.mutations import MAX_VERSION, CacheMutation, CacheSet
+from consumers.projections.mutations import MAX_VERSION, CacheDelete, CacheMutation, CacheSet
 from consumers.sinks.cache_base import VERSION_WIDTH, CachedEntry, tenant_prefix
 from schemas.errors import RetryableSinkError
 
@@ -36,7 +36,10 @@ if VERSION_WIDTH != 40:
     raise ImportError("VERSION_WIDTH changed: update the format in RedisCacheSink._commands")
 
 #: KEYS[1] = cache key; ARGV = padded version, "s" or "d", state bytes, tombstone TTL ms.
-#: Returns 1 when applied, 0 when the stored version is >= the new one.
+#: Returns 1 when applied, 0 when the stored version is >= the new one. Lua compares
+#: strings with strcoll, which every locale orders like bytes for equal-length digit
+#: strings. A set clears a tombstone's flag and TTL only when there is one: the common
+#: update then costs two commands instead of four.
 CAS_SCRIPT = """\
 local cur = redis.call('HMGET', KEYS[1], 'v', 't')
 if cur[1] and cur[1] >= ARGV[1] then
@@ -67,7 +70,7 @@ _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 _URL_CLIENT_OPTIONS = {
     "socket_connect_timeout": 2.0,
     "socket_timeout": 5.0,
-    "retry": Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), 2),
+    "retry": Retry(ExponentialBackoff(cap=0.1, base=0.01), 2),
 }
 
 
@@ -106,9 +109,10 @@ class RedisCacheSink:
     def apply(self, mutations: Sequence[CacheMutation]) -> list[bool]:
         """Apply mutations in order in one round trip; True per mutation that applied.
 
-        Steps: 1. load the script once per sink 2. send every EVALSHA in one pipeline
-        3. if Redis lost the script (restart, failover, SCRIPT FLUSH), load it again and
-        re-send only the mutations that failed with NOSCRIPT: they did not run.
+        Steps: 1. check every mutation, so a bad batch writes nothing 2. load the script,
+        once per sink 3. send every EVALSHA in one pipeline 4. if Redis lost the script
+        (restart, failover, SCRIPT FLUSH), load it again and re-send only the mutations
+        that failed with NOSCRIPT: they did not run.
 
         Raises:
             RetryableSinkError: Redis is unreachable, loading, timed out or refused a
@@ -116,6 +120,7 @@ class RedisCacheSink:
                 mutation applied by the failed attempt then reports False.
             ValueError: a version outside 0 .. MAX_VERSION (a bug upstream: project()
                 turns those into poison).
+            TypeError: an item that is neither CacheSet nor CacheDelete.
         """
         if not mutations:
             return []
@@ -172,13 +177,17 @@ class RedisCacheSink:
         commands: list[_Command] = []
         append = commands.append
         for m in mutations:
+            kind = type(m)
+            if kind is CacheSet:
+                op, data = "s", m.state
+            elif kind is CacheDelete:
+                op, data = "d", b""
+            else:
+                raise TypeError(f"not a cache mutation: {m!r}")
             version = m.version
             if not 0 <= version <= MAX_VERSION:
                 raise ValueError(f"{m.redis_key}: version {version} is outside 0..{MAX_VERSION}")
-            if type(m) is CacheSet:
-                append((m.redis_key, f"{version:040d}", "s", m.state, ttl))
-            else:
-                append((m.redis_key, f"{version:040d}", "d", b"", ttl))
+            append((m.redis_key, f"{version:040d}", op, data, ttl))
         return commands
 
     def _evalsha_all(self, commands: list[_Command]) -> list[object]:

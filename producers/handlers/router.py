@@ -15,10 +15,10 @@ from aws_lambda_powertools.utilities.batch import EventType, process_partial_res
 from consumers.batch import Staged, StagedBatchProcessor
 from consumers.dead_letters import DeadLetterStore, dead_letter_store
 from consumers.settings import PipelineSettings
-from producers.kinesis_writer import KinesisWriter, OutgoingRecord
+from producers.kinesis_writer import MAX_RECORD_BYTES, KinesisWriter, OutgoingRecord, record_size
 from producers.stream_router import partition_key, to_envelope
 from schemas.envelope import encode
-from schemas.errors import RetryableSinkError
+from schemas.errors import RecordTooLargeError, RetryableSinkError
 
 __all__ = ["CONSUMER", "build_handler", "handler"]
 
@@ -33,7 +33,13 @@ def build_handler(writer: KinesisWriter, dead_letters: DeadLetterStore,
     def prepare(record: Any) -> list[Staged]:
         envelope = to_envelope(record.raw_event)
         key = partition_key(envelope)
-        return [Staged(OutgoingRecord(encode(envelope), key), key)]
+        outgoing = OutgoingRecord(encode(envelope), key)
+        # Before + after images of a 400 KB item can pass Kinesis' 1 MiB: such a change
+        # can never be sent, so it is poison (dead-lettered whole), not a retry.
+        if record_size(outgoing) > MAX_RECORD_BYTES:
+            raise RecordTooLargeError(f"event {envelope.event_id} ({envelope.event_type} {envelope.key})",
+                                      record_size(outgoing), MAX_RECORD_BYTES)
+        return [Staged(outgoing, key)]
 
     def apply(records: Sequence[OutgoingRecord]) -> list[BaseException | None]:
         result = writer.put(list(records))

@@ -340,3 +340,15 @@ def test_any_delivery_order_with_duplicates_ends_in_the_in_order_state(cache: Ca
                 assert expected == (version, state, state is None, state is not None)
 
     check()
+
+
+def test_a_batch_with_an_invalid_mutation_writes_nothing(cache: Cache) -> None:
+    # GIVEN a batch whose last mutation has a version no sink can order
+    key = f"aux:{cache.tenant()}:startup:1"
+    batch = [put(key, 1), CacheDelete(key, MAX_VERSION + 1)]
+    # WHEN it is applied THEN it is refused whole, before any write
+    with pytest.raises(ValueError, match="outside"):
+        cache.sink.apply(batch)
+    with pytest.raises(TypeError, match="not a cache mutation"):
+        cache.sink.apply([put(key, 1), ("set", key)])  # type: ignore[list-item]
+    assert cache.sink.get(key) is None
