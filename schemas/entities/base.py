@@ -16,7 +16,8 @@ Json = dict[str, Any]
 class EntityModel(BaseModel):
     """Strict model: unknown attributes are errors, so a typo never reaches a table."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True,
+                              allow_inf_nan=False)
 
 
 class AuditedModel(EntityModel):

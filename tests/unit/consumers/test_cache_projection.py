@@ -6,6 +6,7 @@ redis-server, or REDIS_URL with keys under a unique tenant that are deleted afte
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -241,7 +242,8 @@ def test_scan_keys_lists_one_tenants_keys_tombstones_included(cache: Cache) -> N
     cache.sink.apply([put(f"aux:{mine}:startup:1", 1), CacheDelete(f"aux:{mine}:user:2", 1),
                       put(f"aux:{other}:startup:1", 1)])
     assert sorted(cache.sink.scan_keys(mine)) == [f"aux:{mine}:startup:1", f"aux:{mine}:user:2"]
-    assert {f"aux:{other}:startup:1", f"aux:{mine}:user:2"} <= set(cache.sink.scan_keys())
+    if not os.environ.get("REDIS_URL"):  # a shared Redis may hold millions of keys
+        assert {f"aux:{other}:startup:1", f"aux:{mine}:user:2"} <= set(cache.sink.scan_keys())
 
 
 def test_the_absent_key_reads_as_none(cache: Cache) -> None:
