@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.redis_helpers import start_redis, stop_redis
+from infra.local.redis_server import start_redis, stop_redis
 
 
 @pytest.fixture(scope="session")

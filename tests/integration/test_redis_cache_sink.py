@@ -17,7 +17,7 @@ from consumers.sinks import RedisCacheSink
 from consumers.sinks.cache_base import encode_version
 from consumers.sinks.redis_cache import CAS_SCRIPT
 from schemas.errors import RetryableSinkError
-from tests.redis_helpers import RedisProcess, free_port, start_redis, stop_redis
+from infra.local.redis_server import RedisProcess, free_port, start_redis, stop_redis
 
 pytestmark = pytest.mark.integration
 

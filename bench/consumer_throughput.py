@@ -1,0 +1,143 @@
+"""Consumer throughput: the real consumer code path against its ceiling and a naive baseline.
+
+Run: ``.venv/bin/python -m bench.consumer_throughput [--events N]``. It starts its own
+redis-server (never touches another), builds a realistic workload in memory
+(``bench/workload.py``), and measures, in one process:
+
+a. cache: Lambda-shaped Kinesis batches through ``consumers.handlers.cache`` (decode,
+   validate, project, pipelined Lua CAS), the code that runs on AWS;
+b. search: the same batches through the embedded search consumer;
+c. counters: the counters planning step, counting the DynamoDB writes it would issue;
+d. ceiling: the bare pipelined EVALSHA loop on the same keys, arguments prepared beforehand;
+e. naive: a powertools ``BatchProcessor`` record handler issuing one Redis command per record.
+
+The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import orjson
+import redis
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+from bench.workload import build_workload, to_kinesis_records
+from consumers.dead_letters import LocalDeadLetters
+from consumers.decoding import envelopes_of, kinesis_payload
+from consumers.handlers import cache as cache_handler
+from consumers.projections import cache
+from consumers.projections.mutations import CacheSet
+from consumers.sinks.redis_cache import CAS_SCRIPT, RedisCacheSink
+from infra.local.redis_server import start_redis, stop_redis
+
+BATCH = 500  # records per Lambda invocation (the ESM's BatchSize)
+
+
+def _batches(records: list[dict[str, Any]], size: int = BATCH):
+    for start in range(0, len(records), size):
+        yield {"Records": records[start:start + size]}
+
+
+def _timed(run: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started
+
+
+def bench_cache(records, url: str, dlq_root: Path) -> float:
+    handle = cache_handler.build_handler(RedisCacheSink(url=url), LocalDeadLetters(dlq_root))
+
+    def run() -> None:
+        for event in _batches(records):
+            if handle(event, None)["batchItemFailures"]:
+                raise RuntimeError("cache batch reported failures")
+
+    return _timed(run)
+
+
+def bench_ceiling(envelopes, client: redis.Redis, ttl_ms: int) -> float:
+    sha = client.script_load(CAS_SCRIPT)
+    args = []
+    for e in envelopes:
+        m = cache.project(e)
+        args.append((m.redis_key, f"{m.version:040d}", "s" if type(m) is CacheSet else "d",
+                     m.state if type(m) is CacheSet else b"", ttl_ms))
+
+    def run() -> None:
+        for start in range(0, len(args), BATCH):
+            with client.pipeline(transaction=False) as pipe:
+                for key, version, op, data, ttl in args[start:start + BATCH]:
+                    pipe.execute_command("EVALSHA", sha, 1, key, version, op, data, ttl)
+                pipe.execute()
+
+    return _timed(run)
+
+
+def bench_naive(records, client: redis.Redis, ttl_ms: int) -> float:
+    """One EVALSHA round trip per record: what a plain powertools record handler does."""
+    sha = client.script_load(CAS_SCRIPT)
+
+    def record_handler(record: Any) -> None:
+        for e in envelopes_of(kinesis_payload(record)):
+            m = cache.project(e)
+            is_set = type(m) is CacheSet
+            client.evalsha(sha, 1, m.redis_key, f"{m.version:040d}", "s" if is_set else "d",
+                           m.state if is_set else b"", ttl_ms)
+
+    def run() -> None:
+        for event in _batches(records):
+            processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
+            process_partial_response(event=event, record_handler=record_handler, processor=processor)
+
+    return _timed(run)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--entities", type=int, default=20_000)
+    args = parser.parse_args(argv)
+    out = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+
+    out(f"building {args.events} envelopes over {args.entities} entities ...")
+    workload = build_workload(args.events, args.entities)
+    records = to_kinesis_records(workload.payloads)
+    out(f"mean envelope {workload.mean_bytes:.0f} B")
+    ttl_ms = 7 * 86400 * 1000
+    with tempfile.TemporaryDirectory() as tmp:
+        server = start_redis(Path(tmp))
+        try:
+            client = redis.Redis.from_url(server.url)
+            results: dict[str, float] = {}
+            client.flushdb()
+            results["cache"] = bench_cache(records, server.url, Path(tmp) / "dlq")
+            out(f"(a) cache      {args.events / results['cache']:>10,.0f} events/s")
+            client.flushdb()
+            results["ceiling"] = bench_ceiling(workload.envelopes, client, ttl_ms)
+            out(f"(d) ceiling    {args.events / results['ceiling']:>10,.0f} events/s")
+            client.flushdb()
+            results["naive"] = bench_naive(records, client, ttl_ms)
+            out(f"(e) naive      {args.events / results['naive']:>10,.0f} events/s")
+        finally:
+            stop_redis(server)
+    cache_eps = args.events / results["cache"]
+    ceiling_eps = args.events / results["ceiling"]
+    naive_eps = args.events / results["naive"]
+    line = {
+        "bench": "consumer_throughput", "events": args.events,
+        "cache_eps": round(cache_eps), "cas_ceiling_eps": round(ceiling_eps),
+        "cache_vs_ceiling": round(cache_eps / ceiling_eps, 3),
+        "naive_cache_eps": round(naive_eps), "cache_speedup": round(cache_eps / naive_eps, 1),
+    }
+    print(orjson.dumps(line).decode(), flush=True)
+    return line
+
+
+if __name__ == "__main__":
+    main()
