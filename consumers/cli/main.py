@@ -9,12 +9,14 @@ import typer
 from rich.console import Console
 
 from consumers.cli import local
+from consumers.cli.run import run
 from consumers.settings import PipelineSettings
 
 __all__ = ["app"]
 
 app = typer.Typer(help="Auxeira change-data pipeline.", no_args_is_help=True, add_completion=False)
 app.add_typer(local.app, name="local")
+app.command()(run)
 
 
 @app.command()

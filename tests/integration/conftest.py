@@ -18,17 +18,22 @@ NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
 
 
 @pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
-    """DynamoDB Local, kinesis-mock and Redis on free ports; stopped after the session.
+def local_stack_settings(tmp_path_factory: pytest.TempPathFactory) -> LocalStackSettings:
+    """Free ports and a private state directory, so no developer's own stack is touched.
 
     Redis is ``REDIS_URL`` when set (never flushed: every test uses its own tenants),
     else a private redis-server.
     """
-    settings = LocalStackSettings(
+    return LocalStackSettings(
         state_dir=tmp_path_factory.mktemp("stack"), dynamodb_port=free_port(), kinesis_port=free_port(),
         redis_url=os.environ.get("REDIS_URL"), redis_port=0, node_modules=NODE_MODULES,
     )
-    stack = LocalStack(settings)
+
+
+@pytest.fixture(scope="session")
+def local_stack(local_stack_settings: LocalStackSettings) -> Iterator[Endpoints]:
+    """DynamoDB Local, kinesis-mock and Redis; stopped after the session."""
+    stack = LocalStack(local_stack_settings)
     endpoints = stack.up()
     try:
         yield endpoints
