@@ -15,6 +15,7 @@ from consumers.checkpoints import Checkpoints
 from consumers.dead_letters import DeadLetterStore
 from consumers.event_source_mapping import LocalEventSourceMapping, PollStats
 from consumers.shard_sources import DynamoStreamSource, KinesisSource
+from infra.event_source_mappings import mapping
 
 __all__ = ["LocalPipeline", "router_mappings", "consumer_mapping"]
 
@@ -64,13 +65,13 @@ class LocalPipeline:
 
 def router_mappings(streams_client: Any, stream_arns: dict[str, str], handler: Handler,
                     checkpoints: Checkpoints, dead_letters: DeadLetterStore,
-                    batch_size: int = 100) -> list[LocalEventSourceMapping]:
+                    batch_size: int | None = None) -> list[LocalEventSourceMapping]:
     """One mapping per table stream, as on AWS (checkpoints named ``router:{table}``)."""
     return [
         LocalEventSourceMapping(
             source=DynamoStreamSource(streams_client, arn), handler=handler,
             checkpoints=checkpoints, consumer=f"router:{table}", dead_letters=dead_letters,
-            batch_size=batch_size,
+            batch_size=batch_size or mapping("router").batch_size,
         )
         for table, arn in sorted(stream_arns.items())
     ]
@@ -78,9 +79,10 @@ def router_mappings(streams_client: Any, stream_arns: dict[str, str], handler: H
 
 def consumer_mapping(kinesis_client: Any, stream_name: str, consumer: str, handler: Handler,
                      checkpoints: Checkpoints, dead_letters: DeadLetterStore, region: str,
-                     batch_size: int = 500) -> LocalEventSourceMapping:
-    """A consumer of the events stream, with its own checkpoints."""
+                     batch_size: int | None = None) -> LocalEventSourceMapping:
+    """A consumer of the events stream, with its own checkpoints and its deployed batch size."""
     return LocalEventSourceMapping(
         source=KinesisSource(kinesis_client, stream_name, region), handler=handler,
-        checkpoints=checkpoints, consumer=consumer, dead_letters=dead_letters, batch_size=batch_size,
+        checkpoints=checkpoints, consumer=consumer, dead_letters=dead_letters,
+        batch_size=batch_size or mapping(consumer).batch_size,
     )

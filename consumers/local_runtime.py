@@ -12,7 +12,9 @@ from typing import Any
 from consumers.checkpoints import Checkpoints
 from consumers.dead_letters import DeadLetterStore, LocalDeadLetters
 from consumers.handlers import cache as cache_handler
+from consumers.handlers import counters as counters_handler
 from consumers.local_pipeline import LocalPipeline, consumer_mapping, router_mappings
+from consumers.sinks.counters_dynamo import DynamoCounterSink, counters_table_name
 from consumers.sinks.redis_cache import RedisCacheSink
 from infra.local.provision import provision_stream, provision_tables
 from infra.local.stack import Endpoints
@@ -48,6 +50,9 @@ class LocalRuntime:
     def dead_letters(self) -> DeadLetterStore:
         return LocalDeadLetters(self.lake_root)
 
+    def counter_sink(self) -> DynamoCounterSink:
+        return DynamoCounterSink(self.dynamodb, counters_table_name(self.env))
+
 
 def provision(endpoints: Endpoints, env: str, lake_root: str, shard_count: int = 2,
               tables: tuple[TableSpec, ...] = TABLES) -> LocalRuntime:
@@ -62,14 +67,17 @@ def provision(endpoints: Endpoints, env: str, lake_root: str, shard_count: int =
 
 
 def build_pipeline(runtime: LocalRuntime, cache_sink: RedisCacheSink | None = None,
-                   checkpoints: Checkpoints | None = None) -> LocalPipeline:
-    """Router mappings for every table stream plus the cache consumer."""
+                   checkpoints: Checkpoints | None = None,
+                   counter_sink: DynamoCounterSink | None = None) -> LocalPipeline:
+    """Router mappings for every table stream plus one mapping per consumer."""
     checkpoints = checkpoints or runtime.checkpoints
     dead_letters = runtime.dead_letters()
     router = router_handler.build_handler(KinesisWriter(runtime.kinesis, runtime.stream_name), dead_letters)
     sink = cache_sink or RedisCacheSink(url=runtime.endpoints.redis_url)
     cache = cache_handler.build_handler(sink, dead_letters)
     mappings = router_mappings(runtime.streams, runtime.stream_arns, router, checkpoints, dead_letters)
-    mappings.append(consumer_mapping(runtime.kinesis, runtime.stream_name, cache_handler.CONSUMER,
-                                     cache, checkpoints, dead_letters, runtime.endpoints.region))
+    counters = counters_handler.build_handler(counter_sink or runtime.counter_sink(), dead_letters)
+    for name, handler in ((cache_handler.CONSUMER, cache), (counters_handler.CONSUMER, counters)):
+        mappings.append(consumer_mapping(runtime.kinesis, runtime.stream_name, name, handler, checkpoints,
+                                         dead_letters, runtime.endpoints.region))
     return LocalPipeline(mappings)

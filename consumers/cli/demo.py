@@ -23,7 +23,8 @@ from rich.table import Table
 
 from consumers.local_runtime import LocalRuntime, build_pipeline, provision
 from consumers.sinks.redis_cache import RedisCacheSink
-from consumers.verify import Mismatch, compare_cache, expected_states, scan_items
+from consumers.verify import Expected, Mismatch, compare_cache, expected_states, scan_items
+from consumers.verify_counters import compare_counters
 from infra.local import LocalStack, LocalStackSettings
 from infra.local.provision import delete_tables
 from producers.demo_dataset import TENANT_NAMES, DemoCounts, write_demo_dataset
@@ -36,22 +37,25 @@ __all__ = ["DemoResult", "run_demo"]
 class DemoResult:
     writes: int
     events: int
-    cache_keys: int
-    mismatches: list[Mismatch]
+    #: projection name -> entries it holds for the demo's tenants (cache keys, counter items, ...)
+    sizes: dict[str, int]
+    #: projection name -> its differences from the tables
+    mismatches: dict[str, list[Mismatch]]
     seconds: float
     counts: DemoCounts
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return not self.mismatches
+        return not any(self.mismatches.values())
 
     def json_line(self) -> bytes:
-        return orjson.dumps({
-            "demo": "ok" if self.ok else "failed", "writes": self.writes, "events": self.events,
-            "cache_keys": self.cache_keys, "mismatches": len(self.mismatches),
-            "seconds": round(self.seconds, 2),
-        })
+        line: dict[str, Any] = {"demo": "ok" if self.ok else "failed", "writes": self.writes,
+                                "events": self.events}
+        line.update(self.sizes)
+        line["mismatches"] = sum(map(len, self.mismatches.values()))
+        line["seconds"] = round(self.seconds, 2)
+        return orjson.dumps(line)
 
 
 def run_demo(stack_settings: LocalStackSettings, lake_root: Path, console: Console) -> DemoResult:
@@ -78,17 +82,25 @@ def _run(runtime: LocalRuntime, tenants: list[str], started: float, console: Con
     console.print(f"wrote {counts.writes} changes ({counts.conflicts} lost update race, "
                   f"{counts.soft_deletes} soft delete, {counts.hard_deletes} hard delete, "
                   f"{len(counts.expiring)} expiring)")
-    sink = RedisCacheSink(url=runtime.endpoints.redis_url)
-    pipeline = build_pipeline(runtime, sink)
+    cache_sink = RedisCacheSink(url=runtime.endpoints.redis_url)
+    counter_sink = runtime.counter_sink()
+    pipeline = build_pipeline(runtime, cache_sink, counter_sink=counter_sink)
     pipeline.run_until_caught_up()
     _wait_for_expiry(repo, counts, console)
     pipeline.run_until_caught_up()
-    mismatches = _verify_cache(runtime, sink, tenants)
-    cache_keys = sum(1 for t in tenants for _ in sink.scan_keys(t))
+    expected = _expected(runtime, set(tenants))
+    mismatches = {
+        "cache": compare_cache(expected, cache_sink, tenants),
+        "counters": compare_counters(expected, counter_sink, tenants),
+    }
+    sizes = {
+        "cache_keys": sum(1 for t in tenants for _ in cache_sink.scan_keys(t)),
+        "counters": sum(1 for t in tenants for _ in counter_sink.scan(t)),
+    }
     result = DemoResult(
-        writes=counts.writes, events=pipeline.moved("router:"), cache_keys=cache_keys,
-        mismatches=mismatches, seconds=time.monotonic() - started, counts=counts,
-        details={"consumed_by_cache": pipeline.moved("cache")},
+        writes=counts.writes, events=pipeline.moved("router:"), sizes=sizes, mismatches=mismatches,
+        seconds=time.monotonic() - started, counts=counts,
+        details={f"consumed by {name}": pipeline.moved(name) for name in mismatches},
     )
     _print_summary(console, result)
     return result
@@ -107,27 +119,30 @@ def _wait_for_expiry(repo: Repository, counts: DemoCounts, console: Console, tim
         raise TimeoutError(f"DynamoDB did not expire {pending} within {timeout}s")
 
 
-def _verify_cache(runtime: LocalRuntime, sink: RedisCacheSink, tenants: list[str]) -> list[Mismatch]:
-    wanted = set(tenants)
-    expected = [
+def _expected(runtime: LocalRuntime, tenants: set[str]) -> list[Expected]:
+    """What every projection should hold: the public state of every item of these tenants."""
+    return [
         exp
         for spec in runtime.tables
-        for exp in expected_states(spec, scan_items(runtime.dynamodb, spec.physical_name(runtime.env)), wanted)
+        for exp in expected_states(spec, scan_items(runtime.dynamodb, spec.physical_name(runtime.env)), tenants)
     ]
-    return compare_cache(expected, sink, tenants)
 
 
 def _print_summary(console: Console, result: DemoResult) -> None:
-    table = Table("entity", "writes (creates)", title="demo dataset")
+    table = Table("entity", "creates", title="demo dataset")
     for entity, n in sorted(result.counts.by_entity.items()):
         table.add_row(entity, str(n))
     console.print(table)
     checks = Table("check", "result", title="pipeline")
     checks.add_row("changes written", str(result.writes))
     checks.add_row("events routed to Kinesis", str(result.events))
-    checks.add_row("events consumed by the cache", str(result.details["consumed_by_cache"]))
-    checks.add_row("cache keys (incl. tombstones)", str(result.cache_keys))
-    checks.add_row("cache == tables", "[green]yes[/]" if result.ok else f"[red]{len(result.mismatches)} mismatches[/]")
+    for name, moved in result.details.items():
+        checks.add_row(f"events {name}", str(moved))
+    for name, size in result.sizes.items():
+        checks.add_row(name.replace("_", " "), str(size))
+    for name, found in result.mismatches.items():
+        checks.add_row(f"{name} == tables", "[green]yes[/]" if not found else f"[red]{len(found)} mismatches[/]")
     console.print(checks)
-    for m in result.mismatches[:20]:
-        console.print(f"[red]mismatch[/] {m.key}: {m.reason}")
+    for name, found in result.mismatches.items():
+        for m in found[:20]:
+            console.print(f"[red]{name} mismatch[/] {m.key}: {m.reason}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from consumers.cli import local
+from consumers.cli import counters, local
 from consumers.cli.run import run
 from consumers.settings import PipelineSettings
 
@@ -16,6 +16,7 @@ __all__ = ["app"]
 
 app = typer.Typer(help="Auxeira change-data pipeline.", no_args_is_help=True, add_completion=False)
 app.add_typer(local.app, name="local")
+app.add_typer(counters.app, name="counters")
 app.command()(run)
 
 

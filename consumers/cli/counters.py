@@ -1,0 +1,102 @@
+"""``auxeira counters get STARTUP#<id> [--tenant T] [--json]``: read a parent's counters.
+
+With ``--tenant`` it reads one item (a consistent GetItem). Without, it finds the
+parent in every tenant through the table's ``ParentKeyIndex`` and shows each match
+labelled with its tenant, since ids are only unique within a tenant.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Protocol
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from consumers.projections.counter_rules import RULES, Kind, counter_fields, split_parent_key
+from consumers.projections.counters import CounterItem
+from consumers.settings import PipelineSettings
+
+__all__ = ["app", "lookup", "normalize_parent", "to_json", "CounterLookup"]
+
+app = typer.Typer(help="Denormalized counters of startups, events, partners and users.",
+                  no_args_is_help=True)
+_PARENTS = sorted({r.parent for r in RULES})
+
+
+class CounterLookup(Protocol):
+    def get(self, tenant: str, parent_key: str) -> CounterItem | None: ...
+
+    def find(self, parent_key: str) -> list[CounterItem]: ...
+
+
+def normalize_parent(text: str) -> str:
+    """``startup#s1`` -> ``STARTUP#s1``; raises ``typer.BadParameter`` for other parents."""
+    try:
+        parent, parent_id = split_parent_key(text.strip())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    if parent not in _PARENTS:
+        known = ", ".join(f"{p.upper()}#<id>" for p in _PARENTS)
+        raise typer.BadParameter(f"no counters for {parent.upper()}; known: {known}")
+    return f"{parent.upper()}#{parent_id}"
+
+
+def lookup(sink: CounterLookup, parent_key: str, tenant: str | None) -> list[CounterItem]:
+    """The parent's counter items: one tenant's, or every tenant's."""
+    if tenant is not None:
+        item = sink.get(tenant, parent_key)
+        return [] if item is None else [item]
+    return sorted(sink.find(parent_key), key=lambda i: i.tenant)
+
+
+def to_json(item: CounterItem) -> dict[str, Any]:
+    """An item with every counter of its parent (zero / null when never written)."""
+    fields = counter_fields(split_parent_key(item.parent_key)[0])
+    counters = {name: item.values.get(name, None if kind is Kind.MAX else 0) for name, kind in fields.items()}
+    return {"tenant_id": item.tenant, "parent_key": item.parent_key, "counters": counters,
+            "watermarks": {shard: seq.lstrip("0") or "0" for shard, seq in item.watermarks.items()}}
+
+
+@app.command()
+def get(
+    parent: str = typer.Argument(..., help="The parent: STARTUP#<id>, EVENT#<id>, PARTNER#<id> or USER#<id>."),
+    tenant: str | None = typer.Option(None, "--tenant", help="Only this tenant (else every tenant)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object (with --tenant) or an array."),
+) -> None:
+    """Show the counters of one parent. Exit code 1 when it has none."""
+    import boto3
+
+    from consumers.sinks.counters_dynamo import DynamoCounterSink, counters_table_name
+
+    parent_key = normalize_parent(parent)
+    settings = PipelineSettings()
+    client = boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint)
+    sink = DynamoCounterSink(client, counters_table_name(settings.env))
+    items = lookup(sink, parent_key, tenant)
+    if as_json:
+        rows = [to_json(i) for i in items]
+        body = (rows[0] if rows else None) if tenant is not None else rows
+        typer.echo(orjson.dumps(body, default=_plain).decode())
+    else:
+        _print(Console(), parent_key, items)
+    raise typer.Exit(0 if items else 1)
+
+
+def _print(console: Console, parent_key: str, items: list[CounterItem]) -> None:
+    if not items:
+        console.print(f"no counters for {parent_key}")
+        return
+    for item in items:
+        table = Table("counter", "value", title=f"{item.parent_key} (tenant {item.tenant})")
+        for name, value in to_json(item)["counters"].items():
+            table.add_row(name, "-" if value is None else str(value))
+        console.print(table)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")

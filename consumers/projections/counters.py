@@ -1,0 +1,279 @@
+"""The counters projection: envelopes -> per-parent counter deltas -> coalesced updates. Pure.
+
+Deltas
+------
+For every rule of :mod:`consumers.projections.counter_rules` the envelope's entity has,
+the delta is ``contribution(after) - contribution(before)``: a create adds, a delete,
+an expiry or a soft delete takes back, an update that changes a summed field adds the
+difference, and an update that moves the item to another parent takes from the old
+parent and gives to the new one. Each delta depends on the envelope alone and sums
+commute, so distinct events applied exactly once in any order give the same counters.
+``MAX`` counters take the after value only when it is new (the before state was
+already seen), and never go down.
+
+Updates and watermarks
+----------------------
+:func:`coalesce` folds a batch into one :class:`CounterUpdate` per counter item and
+shard: the net ADDs, the max of each max field, and the batch's last sequence number on
+the shard, which becomes the item's watermark for that shard. Each update keeps its
+per-record :class:`Part` so a sink can resume it: the stored watermark says which parts
+an earlier delivery already wrote (every contribution at or below it, because one
+shard is processed in order: ParallelizationFactor 1), and :meth:`CounterUpdate.after`
+leaves only the rest. That covers a replayed batch (nothing left: a no-op), a batch
+redelivered from its lowest failed record after other items were written, and a
+redelivery cut into different batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from consumers.projections.counter_rules import RULES, CounterRule, Kind, Number, contribution, rules_for
+from schemas.envelope import Envelope
+from schemas.errors import PoisonRecordError
+
+__all__ = [
+    "Number", "SEQUENCE_WIDTH", "CounterDelta", "CounterEvent", "Part", "CounterUpdate",
+    "CounterItem", "WriteOutcome", "WriteStats", "deltas", "to_event", "coalesce", "plan",
+    "pad_sequence", "item_key",
+]
+
+#: Kinesis sequence numbers are decimal strings matching ``0|([1-9]\d{0,128})`` (Kinesis
+#: API reference, ``SequenceNumberRange``); padded to this width, string order is numeric.
+SEQUENCE_WIDTH = 129
+
+_LIVE_ACTIONS = frozenset({"created", "updated", "soft_deleted", "recorded"})
+_REMOVING_ACTIONS = frozenset({"deleted", "expired"})
+
+
+@dataclass(frozen=True, slots=True)
+class CounterDelta:
+    """A change to one counter of one parent: ADD ``add``, or raise it to ``max``."""
+
+    tenant: str
+    parent_key: str
+    counter: str
+    add: Number = 0
+    max: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CounterEvent:
+    """One envelope's deltas at its stream position (what the handler stages per record)."""
+
+    shard: str
+    sequence: str
+    event_id: str
+    deltas: tuple[CounterDelta, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """What one record adds to one counter item."""
+
+    sequence: str
+    adds: tuple[tuple[str, Number], ...]
+    maxes: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CounterUpdate:
+    """Every change a batch makes to one counter item from one shard: one UpdateItem.
+
+    Attributes:
+        watermark: the batch's last sequence number on ``shard`` (padded); stored on
+            the item, it marks every contribution up to it as written.
+        parts: per-record contributions, in sequence order.
+    """
+
+    tenant: str
+    parent_key: str
+    shard: str
+    watermark: str
+    parts: tuple[Part, ...]
+
+    @property
+    def key(self) -> str:
+        return item_key(self.tenant, self.parent_key)
+
+    @property
+    def first_sequence(self) -> str:
+        return self.parts[0].sequence
+
+    def adds(self) -> dict[str, Number]:
+        """Net ADD per counter over the parts (zeros dropped)."""
+        out: dict[str, Number] = {}
+        for part in self.parts:
+            for name, amount in part.adds:
+                out[name] = out.get(name, 0) + amount
+        return {name: amount for name, amount in out.items() if amount != 0}
+
+    def maxes(self) -> dict[str, str]:
+        """Largest value per max counter over the parts."""
+        out: dict[str, str] = {}
+        for part in self.parts:
+            for name, value in part.maxes:
+                if value > out.get(name, ""):
+                    out[name] = value
+        return out
+
+    def after(self, stored: str | None) -> CounterUpdate | None:
+        """This update without the parts a stored watermark covers; None if it covers all."""
+        if stored is None or stored < self.first_sequence:
+            return self
+        rest = tuple(p for p in self.parts if p.sequence > stored)
+        return replace(self, parts=rest) if rest else None
+
+
+class WriteOutcome(StrEnum):
+    """What a sink did with one :class:`CounterUpdate`."""
+
+    APPLIED = "applied"    # every part written
+    RESUMED = "resumed"    # an earlier delivery had written some parts; the rest written now
+    REPLAYED = "replayed"  # every part was already written: a no-op
+
+
+@dataclass
+class WriteStats:
+    """What a counters sink did so far (both sinks keep one, as ``sink.stats``).
+
+    Attributes:
+        writes: write calls that reached the store (UpdateItem calls, conditional
+            failures and retries included; one per applied update in memory).
+        conditional_failures: UpdateItems whose condition failed (a replay, a resume,
+            or a max counter that was not newer); each costs a write on DynamoDB.
+        throttled: throttled or failed calls that were retried.
+    """
+
+    applied: int = 0
+    resumed: int = 0
+    replayed: int = 0
+    failed: int = 0
+    writes: int = 0
+    conditional_failures: int = 0
+    throttled: int = 0
+
+    def count(self, outcome: WriteOutcome | BaseException) -> None:
+        name = outcome.value if isinstance(outcome, WriteOutcome) else "failed"
+        setattr(self, name, getattr(self, name) + 1)
+
+
+@dataclass(frozen=True)
+class CounterItem:
+    """What a counters table holds for one parent."""
+
+    tenant: str
+    parent_key: str
+    values: dict[str, Any] = field(default_factory=dict)
+    watermarks: dict[str, str] = field(default_factory=dict)
+
+
+def item_key(tenant: str, parent: str) -> str:
+    """Partition key of a counter item: the tenant, then the parent key (``t1#STARTUP#s1``)."""
+    return f"{tenant}#{parent}"
+
+
+def pad_sequence(sequence: str) -> str:
+    """A sequence number zero-padded to :data:`SEQUENCE_WIDTH` digits.
+
+    Raises:
+        PoisonRecordError: not a decimal string that fits.
+    """
+    if not sequence.isdigit() or len(sequence) > SEQUENCE_WIDTH:
+        raise PoisonRecordError(f"sequence number {sequence!r} is not a Kinesis sequence number")
+    return sequence.zfill(SEQUENCE_WIDTH)
+
+
+# -- envelope -> deltas -------------------------------------------------------------------
+
+
+def deltas(envelope: Envelope, rules: tuple[CounterRule, ...] = RULES) -> list[CounterDelta]:
+    """The counter deltas one envelope makes (empty for entities no rule counts).
+
+    Raises:
+        PoisonRecordError: an action with no counter rule, a live action without an
+            ``after`` image, or a counted field of the wrong type.
+    """
+    mine = rules_for(envelope.entity, rules)
+    if not mine:
+        return []
+    action = envelope.event_type.rpartition(".")[2]
+    if action not in _LIVE_ACTIONS and action not in _REMOVING_ACTIONS:
+        raise _poison(envelope, f"the counters have no rule for action {action!r}")
+    if action in _LIVE_ACTIONS and envelope.after is None:
+        raise _poison(envelope, "has no after image to count")
+    after = None if action in _REMOVING_ACTIONS else envelope.after
+    net: dict[tuple[str, str, str], Number] = {}
+    maxes: list[CounterDelta] = []
+    for rule in mine:
+        try:
+            before_c = contribution(rule, envelope.before, envelope.tenant_id)
+            after_c = contribution(rule, after, envelope.tenant_id)
+        except (TypeError, ValueError) as exc:
+            raise _poison(envelope, f"{rule.child}.{rule.field}: {exc}") from exc
+        if rule.kind is Kind.MAX:
+            if after_c is not None and after_c != before_c:
+                maxes.append(CounterDelta(after_c[0], after_c[1], rule.counter, max=after_c[2]))
+            continue
+        for sign, found in ((-1, before_c), (1, after_c)):
+            if found is not None:
+                slot = (found[0], found[1], rule.counter)
+                net[slot] = net.get(slot, 0) + sign * found[2]
+    out = [CounterDelta(t, p, c, add=amount) for (t, p, c), amount in net.items() if amount != 0]
+    return out + maxes
+
+
+def _poison(envelope: Envelope, why: str) -> PoisonRecordError:
+    return PoisonRecordError(
+        f"counters projection: event {envelope.event_id} ({envelope.event_type}): {why}"
+    )
+
+
+# -- deltas -> coalesced updates ------------------------------------------------------------
+
+
+def to_event(shard: str, sequence: str, envelope: Envelope,
+             rules: tuple[CounterRule, ...] = RULES) -> CounterEvent:
+    """An envelope's deltas at its stream position (raises PoisonRecordError like :func:`deltas`)."""
+    return CounterEvent(shard, pad_sequence(sequence), envelope.event_id, tuple(deltas(envelope, rules)))
+
+
+def coalesce(events: Iterable[CounterEvent]) -> list[CounterUpdate]:
+    """One update per (counter item, shard) for a batch of events, in stream order.
+
+    Steps: 1. the shard's watermark is the batch's highest sequence number on it, events
+    without deltas included; 2. an event id seen before in the batch is skipped (the
+    router may put the same change twice after a crash); 3. deltas are summed per item,
+    shard and record.
+    """
+    last: dict[str, str] = {}
+    seen: set[str] = set()
+    groups: dict[tuple[str, str, str], dict[str, tuple[dict, dict]]] = {}
+    for event in events:
+        if event.sequence > last.get(event.shard, ""):
+            last[event.shard] = event.sequence
+        if event.event_id in seen:
+            continue
+        seen.add(event.event_id)
+        for d in event.deltas:
+            parts = groups.setdefault((d.tenant, d.parent_key, event.shard), {})
+            adds, maxes = parts.setdefault(event.sequence, ({}, {}))
+            if d.max is None:
+                adds[d.counter] = adds.get(d.counter, 0) + d.add
+            elif d.max > maxes.get(d.counter, ""):
+                maxes[d.counter] = d.max
+    return [
+        CounterUpdate(tenant, parent, shard, last[shard], tuple(
+            Part(seq, tuple(adds.items()), tuple(maxes.items())) for seq, (adds, maxes) in sorted(parts.items())
+        ))
+        for (tenant, parent, shard), parts in groups.items()
+    ]
+
+
+def plan(batch: Iterable[tuple[str, str, Envelope]],
+         rules: tuple[CounterRule, ...] = RULES) -> list[CounterUpdate]:
+    """The updates (one DynamoDB UpdateItem each) a batch of ``(shard, sequence, envelope)`` needs."""
+    return coalesce(to_event(shard, seq, envelope, rules) for shard, seq, envelope in batch)
