@@ -1,4 +1,5 @@
-"""Every table the pipeline knows: the 17 Auxeira tables plus the two foreign styles.
+"""Every table the pipeline knows: the 17 Auxeira tables, the two lending tables and
+the two foreign styles.
 
 Design notes where the seeds are silent:
 
@@ -143,6 +144,29 @@ AUXEIRA_TABLES: tuple[TableSpec, ...] = (
     ),
 )
 
+# The lending marketplace (seed 003). Participants are keyed by the immutable
+# participant_id; lender_id is absent until acceptance, so LenderIndex is sparse.
+# The loan's funding figures live in the counters table (see schemas.entities.lending).
+LENDING_TABLES: tuple[TableSpec, ...] = (
+    _pk_sk(
+        "loans",
+        EntitySpec("loan", m.Loan, pk="LOAN#{loan_id}", sk="META",
+                   secret=("disbursement_account",),
+                   parents={"startup_id": "startup", "borrower_id": "user"}),
+        gsis=(Gsi("StartupLoanIndex", ("startup_id", S), ("created_at", S)),
+              Gsi("StatusIndex", ("status", S), ("created_at", S))),
+    ),
+    _pk_sk(
+        "loan-participants",
+        EntitySpec("loan_participant", m.LoanParticipant, pk="LOAN#{loan_id}",
+                   sk="PARTICIPANT#{participant_id}", secret=("invitation_token",),
+                   pii=("lender_email", "message"), parents={"loan_id": "loan"}),
+        gsis=(Gsi("LenderEmailIndex", ("lender_email", S), ("status", S)),
+              Gsi("LenderIndex", ("lender_id", S), ("status", S)),
+              Gsi("ParticipantIndex", ("participant_id", S))),
+    ),
+)
+
 ORGANIZATIONS = TableSpec(
     name="organizations",
     style=KeyStyle.SINGLE_TABLE,
@@ -179,7 +203,7 @@ ASSISTANT_TABLES: tuple[TableSpec, ...] = (
     ),
 )
 
-TABLES: tuple[TableSpec, ...] = (*AUXEIRA_TABLES, ORGANIZATIONS, *ASSISTANT_TABLES)
+TABLES: tuple[TableSpec, ...] = (*AUXEIRA_TABLES, *LENDING_TABLES, ORGANIZATIONS, *ASSISTANT_TABLES)
 
 _TABLE_OF_ENTITY: dict[str, TableSpec] = {e.name: t for t in TABLES for e in t.entities}
 ENTITIES: dict[str, EntitySpec] = {e.name: e for t in TABLES for e in t.entities}

@@ -163,6 +163,20 @@ _BUILDERS: dict[str, Callable[[int], dict[str, Any]]] = {
         "activity_type_id": f"at{n}", "name": f"Activity type {n}", "category": "growth",
         "aux_tokens_reward": 10 * (n % 10),
     },
+    "loan": lambda n: {
+        "loan_id": f"l{n}", "startup_id": f"s{n}", "borrower_id": f"u{n}",
+        "title": f"Working capital {n}", "amount": 10000 + 500 * n, "interest_rate": 8.5,
+        "term_months": 12 + n % 24, "status": _pick(("draft", "open", "funded"), n),
+        "opened_at": timestamp(n), "terms": {"repayment": "monthly", "grace_months": n % 3},
+        "disbursement_account": {"iban": f"KE00BANK{n:08d}"},
+    },
+    "loan_participant": lambda n: {
+        "loan_id": f"l{n}", "participant_id": f"lp{n}", "lender_email": f"lender{n}@example.com",
+        "contribution_amount": 1000.25 + n, "invited_at": timestamp(n), "invited_by": f"u{n}",
+        "invitation_token": f"invite-{n}",
+        **({"status": "accepted", "lender_id": f"u{n}", "responded_at": timestamp(n, minutes=5)}
+           if n % 2 else {"status": "pending"}),
+    },
     "organization": lambda n: {
         "entityType": "ORGANIZATION", "name": f"Org {n}", "ownerId": f"u{n}",
         "plan": _pick(("free", "pro", "enterprise"), n), "settings": {"weeklyReport": True},

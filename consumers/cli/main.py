@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from consumers.cli import counters, local
+from consumers.cli.history import history_command
 from consumers.cli.run import run
 from consumers.settings import PipelineSettings
 
@@ -18,6 +19,7 @@ app = typer.Typer(help="Auxeira change-data pipeline.", no_args_is_help=True, ad
 app.add_typer(local.app, name="local")
 app.add_typer(counters.app, name="counters")
 app.command()(run)
+app.command("history")(history_command)
 
 
 @app.command()

@@ -13,6 +13,7 @@ from typing import Any
 
 from consumers.checkpoints import checkpoint_table_kwargs
 from consumers.sinks.counters_dynamo import counters_table_kwargs, counters_table_name
+from producers.history import HISTORY_TABLE, history_table_kwargs
 from schemas.tables import TableSpec
 
 __all__ = ["Provisioned", "provision_tables", "provision_stream", "delete_tables"]
@@ -38,17 +39,20 @@ def provision_tables(client: Any, specs: tuple[TableSpec, ...], env: str, checkp
                     TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attr},
                 )
         arns[name] = client.describe_table(TableName=name)["Table"]["LatestStreamArn"]
-    # Neither table has a stream: their writes must not loop back through the router.
+    # None of these three has a stream: their writes must not loop back through the router.
     if checkpoint_table not in existing:
         client.create_table(**checkpoint_table_kwargs(checkpoint_table))
     if counters_table_name(env) not in existing:
         client.create_table(**counters_table_kwargs(counters_table_name(env)))
+    if HISTORY_TABLE.physical_name(env) not in existing:
+        client.create_table(**history_table_kwargs(HISTORY_TABLE.physical_name(env)))
     return Provisioned(arns)
 
 
 def delete_tables(client: Any, specs: tuple[TableSpec, ...], env: str, checkpoint_table: str) -> None:
     existing = set(_list_tables(client))
-    for name in [s.physical_name(env) for s in specs] + [checkpoint_table, counters_table_name(env)]:
+    extra = [checkpoint_table, counters_table_name(env), HISTORY_TABLE.physical_name(env)]
+    for name in [s.physical_name(env) for s in specs] + extra:
         if name in existing:
             client.delete_table(TableName=name)
 
