@@ -35,6 +35,7 @@ test-integration: setup
 
 bench: setup
 	$(PY) -m bench.consumer_throughput
+	$(PY) -m bench.publisher
 
 down: setup
 	$(VENV)/bin/auxeira local down

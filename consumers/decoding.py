@@ -1,33 +1,59 @@
 """Kinesis record -> envelopes, for every consumer.
 
-The one place that knows how events travel on the bus: JSON envelopes, one per
-record today (and, once producers aggregate, several per KPL-aggregated record).
-Anything that cannot become a known envelope is a :class:`PoisonRecordError`.
+The one place that knows how events travel on the bus: a record's data is either one
+JSON envelope, or a KPL aggregated record (``producers.aggregation``: magic bytes,
+protobuf, MD5) carrying several JSON envelopes, which is de-aggregated here so every
+consumer reads both kinds the same way. Anything that cannot become a known envelope
+is a :class:`PoisonRecordError`.
+
+Entities known to consumers: every table entity of ``schemas.catalog`` and every
+published (table-less) event registered in ``producers.events.REGISTRY``, including
+models registered after this module was imported (checked at decode time). A consumer
+process knows the published events of the modules it imports: ``producers.events``
+registers the seeds' events; a model registered elsewhere is unknown (poison) to a
+consumer that does not import its module.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from producers.aggregation import deaggregate, is_aggregated
+from producers.events import REGISTRY
 from schemas import catalog
 from schemas.envelope import Envelope, decode
 from schemas.errors import PoisonRecordError
 
-__all__ = ["envelopes_of", "order_key", "KNOWN_ENTITIES"]
+__all__ = ["envelopes_of", "order_key", "kinesis_payload", "KNOWN_ENTITIES"]
 
-#: Entities consumers accept; published (table-less) event types register here too.
-KNOWN_ENTITIES: set[str] = set(catalog.ENTITIES)
+#: Entities consumers accept: the tables' and the published events' registered at import
+#: (later registrations are accepted too, see ``_known``).
+KNOWN_ENTITIES: set[str] = set(catalog.ENTITIES) | set(REGISTRY.entities)
 
 
 def envelopes_of(data: bytes) -> list[Envelope]:
-    """Envelopes carried by one record's payload.
+    """Envelopes carried by one record's payload, in the order they were put.
+
+    A plain record gives one envelope; a KPL aggregated record gives one per user
+    record. One bad user record makes the whole aggregated record poison: it is
+    dead-lettered whole (its good neighbours with it, recoverable by replaying the
+    dead letter), since a Kinesis record is the unit a consumer checkpoints.
 
     Raises:
-        PoisonRecordError: undecodable, schema-invalid, or of an unknown event type.
+        PoisonRecordError: undecodable, schema-invalid, or of an unknown event type;
+            for an aggregated record the message says which user record.
     """
-    envelope = decode(data)
-    _check_known(envelope)
-    return [envelope]
+    if not is_aggregated(data):
+        return [_known(decode(data))]
+    payloads = deaggregate(data)
+    envelopes = []
+    for index, payload in enumerate(payloads):
+        try:
+            envelopes.append(_known(decode(payload)))
+        except PoisonRecordError as exc:
+            where = f"user record {index} of {len(payloads)} in a KPL aggregated record"
+            raise PoisonRecordError(f"{where}: {exc}") from exc
+    return envelopes
 
 
 def order_key(envelope: Envelope) -> str:
@@ -35,18 +61,21 @@ def order_key(envelope: Envelope) -> str:
     return f"{envelope.tenant_id}:{envelope.entity}:{envelope.key}"
 
 
-def _check_known(envelope: Envelope) -> None:
+def _known(envelope: Envelope) -> Envelope:
     try:
         envelope.action
     except ValueError:
         raise PoisonRecordError(
             f"event {envelope.event_id}: unknown event type {envelope.event_type!r}"
         ) from None
-    if envelope.entity not in KNOWN_ENTITIES or not envelope.event_type.startswith(envelope.entity + "."):
+    entity = envelope.entity
+    known = entity in KNOWN_ENTITIES or entity in REGISTRY
+    if not known or not envelope.event_type.startswith(entity + "."):
         raise PoisonRecordError(
             f"event {envelope.event_id}: unknown event type {envelope.event_type!r} "
             f"for entity {envelope.entity!r}"
         )
+    return envelope
 
 
 def kinesis_payload(record: Any) -> bytes:

@@ -16,6 +16,9 @@ from consumers.decoding import envelopes_of, kinesis_payload, order_key
 from consumers.projections import cache
 from consumers.settings import PipelineSettings
 from consumers.sinks.cache_base import CacheSink
+from producers.events import REGISTRY
+from schemas.catalog import ENTITIES
+from schemas.envelope import Envelope
 
 __all__ = ["CONSUMER", "build_handler", "handler"]
 
@@ -27,7 +30,8 @@ def build_handler(sink: CacheSink, dead_letters: DeadLetterStore, consumer: str 
     """A Lambda-shaped handler applying each batch to ``sink`` in one pipelined call."""
 
     def prepare(record: Any) -> list[Staged]:
-        return [Staged(cache.project(e), order_key(e)) for e in envelopes_of(kinesis_payload(record))]
+        return [Staged(cache.project(e), order_key(e)) for e in envelopes_of(kinesis_payload(record))
+                if is_cached(e)]
 
     def apply(mutations: Sequence[Any]) -> list[None]:
         # Applied and no-op (duplicate or stale) are both success for the batch.
@@ -42,6 +46,18 @@ def build_handler(sink: CacheSink, dead_letters: DeadLetterStore, consumer: str 
                                         context=context)
 
     return handle
+
+
+def is_cached(envelope: Envelope) -> bool:
+    """Table entities and published *state* events (a startup's Stripe MRR) are cached.
+
+    Published *occurrences* (a page view, a chatbot turn) each have a key of their own
+    that nobody reads back by key: caching them would grow Redis with traffic. They
+    reach the lake and, where searchable, the index.
+    """
+    if envelope.entity in ENTITIES:
+        return True
+    return REGISTRY.model_for(envelope.event_type).kind == "state"
 
 
 _handler: Handler | None = None

@@ -94,3 +94,17 @@ def test_partial_failure_reports_the_failed_record_and_later_records_of_its_key(
                                         processor=processor)
     # THEN the later A is reported too (so A is redelivered in order); B and C are not
     assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == ["1", "3"]
+
+
+def test_published_occurrences_are_not_cached_but_published_states_are(dlq):
+    # GIVEN a page view (an occurrence) and a Stripe MRR sync (a state of a startup)
+    sink = InMemoryCacheSink()
+    view = envelope("v1", 1, action="recorded", entity="page_view")
+    mrr = envelope("STARTUP#s1", 5, action="recorded", entity="stripe_mrr_sync")
+    # WHEN both are consumed
+    response = build_handler(sink, dlq)(kinesis_event(kinesis_record(view), kinesis_record(mrr)), None)
+    # THEN only the state is in the cache, and neither was dead-lettered
+    assert response == {"batchItemFailures": []}
+    assert sink.get("aux:t1:page_view:v1") is None
+    assert sink.get("aux:t1:stripe_mrr_sync:STARTUP#s1").version == 5
+    assert list(dlq.list("cache")) == []

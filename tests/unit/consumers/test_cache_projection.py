@@ -104,7 +104,8 @@ def test_actions_that_leave_state_project_to_a_set_of_the_after_image(action: st
 
 @pytest.mark.parametrize("action", ["deleted", "expired"])
 def test_actions_that_remove_the_entity_project_to_a_tombstone(action: str) -> None:
-    assert project(envelope(action, version=8)) == CacheDelete("aux:t1:startup:STARTUP#1|PROFILE", 8)
+    expected = CacheDelete("aux:t1:startup:STARTUP#1|PROFILE", 8)
+    assert project(envelope(action, version=8)) == expected
 
 
 def test_every_known_action_has_a_rule() -> None:
@@ -309,12 +310,16 @@ def deliveries(draw: st.DrawFn) -> tuple[list[tuple[str, int, dict | None]], lis
 def _mutation(tenant: str, event: tuple[str, int, dict | None]) -> CacheMutation:
     key, version, state = event
     redis_key = f"aux:{tenant}:startup:{key}"
-    return CacheDelete(redis_key, version) if state is None else CacheSet(redis_key, version, orjson.dumps(state))
+    if state is None:
+        return CacheDelete(redis_key, version)
+    return CacheSet(redis_key, version, orjson.dumps(state))
 
 
 def _essence(entry: CachedEntry | None) -> tuple | None:
     """What must converge; a TTL's exact milliseconds depend on when it was set."""
-    return None if entry is None else (entry.version, entry.state, entry.tombstone, entry.ttl_ms is None)
+    if entry is None:
+        return None
+    return (entry.version, entry.state, entry.tombstone, entry.ttl_ms is None)
 
 
 def test_any_delivery_order_with_duplicates_ends_in_the_in_order_state(cache: Cache) -> None:

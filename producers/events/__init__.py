@@ -1,0 +1,39 @@
+"""Published events: registered pydantic models of facts with no table behind them.
+
+Importing this package registers the seeds' events (:mod:`producers.events.published`)
+in :data:`REGISTRY`. Services add their own with ``@register``.
+"""
+
+from producers.events.published import (
+    ChatbotTurn,
+    FeatureUse,
+    GamificationAction,
+    PageView,
+    QuickBooksSync,
+    StripeMrrSync,
+)
+from producers.events.registry import (
+    REGISTRY,
+    EventRegistry,
+    EventValidationError,
+    PublishedEvent,
+    UnknownEventTypeError,
+    register,
+    to_envelope,
+)
+
+__all__ = [
+    "REGISTRY",
+    "EventRegistry",
+    "EventValidationError",
+    "PublishedEvent",
+    "UnknownEventTypeError",
+    "register",
+    "to_envelope",
+    "PageView",
+    "FeatureUse",
+    "ChatbotTurn",
+    "StripeMrrSync",
+    "QuickBooksSync",
+    "GamificationAction",
+]
