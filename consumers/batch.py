@@ -10,7 +10,8 @@ round trip per record. This subclass keeps its partial-batch-response machinery
    record never blocks its shard.
 2. **apply**: one call hands every item of the batch to the sink, which returns an
    outcome per item (``None`` = applied, or the exception). A
-   ``RetryableSinkError`` raised by the whole call fails every record.
+   ``RetryableSinkError`` raised by the whole call fails every record; a
+   ``PoisonRecordError`` outcome (the sink found the item bad) dead-letters its record.
 3. **report**: a record succeeds when all its items did. After a failure on an
    ordering key, later records with that key are reported failed too, so the
    redelivery replays them in order (Lambda restarts a shard from the lowest failed
@@ -91,13 +92,19 @@ class StagedBatchProcessor(BatchProcessor):
         results: list[tuple] = []
         blocked: dict[str, BaseException] = {}  # order key -> its first failure
         for data, raw, group in staged:
-            error = None
+            error = poison = None
             for s in group:
                 outcome = next(outcomes) or blocked.get(s.order_key)
-                if outcome is not None:
+                if isinstance(outcome, PoisonRecordError):
+                    # The sink found the item itself bad: dead-letter it, never block its key.
+                    poison = poison or outcome
+                elif outcome is not None:
                     blocked.setdefault(s.order_key, outcome)
                     error = error or outcome
-            results.append(self._outcome(data, raw, error))
+            if error is None and poison is not None:
+                results.append(self._dead_letter(data, raw, poison))
+            else:
+                results.append(self._outcome(data, raw, error))
         return results
 
     def _outcome(self, data: Any, raw: dict, error: BaseException | None) -> tuple:

@@ -13,9 +13,12 @@ from consumers.checkpoints import Checkpoints
 from consumers.dead_letters import DeadLetterStore, LocalDeadLetters
 from consumers.handlers import cache as cache_handler
 from consumers.handlers import counters as counters_handler
+from consumers.handlers import search as search_handler
 from consumers.local_pipeline import LocalPipeline, consumer_mapping, router_mappings
 from consumers.sinks.counters_dynamo import DynamoCounterSink, counters_table_name
 from consumers.sinks.redis_cache import RedisCacheSink
+from consumers.sinks.search_base import SearchSink
+from consumers.sinks.search_embedded import EmbeddedSearchSink
 from infra.local.provision import provision_stream, provision_tables
 from infra.local.stack import Endpoints
 from producers.handlers import router as router_handler
@@ -53,6 +56,9 @@ class LocalRuntime:
     def counter_sink(self) -> DynamoCounterSink:
         return DynamoCounterSink(self.dynamodb, counters_table_name(self.env))
 
+    def search_sink(self) -> EmbeddedSearchSink:
+        return EmbeddedSearchSink.for_lake(self.lake_root)
+
 
 def provision(endpoints: Endpoints, env: str, lake_root: str, shard_count: int = 2,
               tables: tuple[TableSpec, ...] = TABLES) -> LocalRuntime:
@@ -68,7 +74,8 @@ def provision(endpoints: Endpoints, env: str, lake_root: str, shard_count: int =
 
 def build_pipeline(runtime: LocalRuntime, cache_sink: RedisCacheSink | None = None,
                    checkpoints: Checkpoints | None = None,
-                   counter_sink: DynamoCounterSink | None = None) -> LocalPipeline:
+                   counter_sink: DynamoCounterSink | None = None,
+                   search_sink: SearchSink | None = None) -> LocalPipeline:
     """Router mappings for every table stream plus one mapping per consumer."""
     checkpoints = checkpoints or runtime.checkpoints
     dead_letters = runtime.dead_letters()
@@ -77,7 +84,10 @@ def build_pipeline(runtime: LocalRuntime, cache_sink: RedisCacheSink | None = No
     cache = cache_handler.build_handler(sink, dead_letters)
     mappings = router_mappings(runtime.streams, runtime.stream_arns, router, checkpoints, dead_letters)
     counters = counters_handler.build_handler(counter_sink or runtime.counter_sink(), dead_letters)
-    for name, handler in ((cache_handler.CONSUMER, cache), (counters_handler.CONSUMER, counters)):
+    search = search_handler.build_handler(search_sink or runtime.search_sink(), dead_letters)
+    consumers = ((cache_handler.CONSUMER, cache), (search_handler.CONSUMER, search),
+                 (counters_handler.CONSUMER, counters))
+    for name, handler in consumers:
         mappings.append(consumer_mapping(runtime.kinesis, runtime.stream_name, name, handler, checkpoints,
                                          dead_letters, runtime.endpoints.region))
     return LocalPipeline(mappings)

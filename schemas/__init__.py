@@ -3,4 +3,4 @@
 Nothing here does I/O; every other package imports inward to this one.
 """
 
-__all__ = ["catalog", "entities", "envelope", "errors", "fields", "tables"]
+__all__ = ["catalog", "entities", "envelope", "errors", "fields", "search_fields", "tables"]

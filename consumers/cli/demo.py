@@ -25,6 +25,8 @@ from consumers.local_runtime import LocalRuntime, build_pipeline, provision
 from consumers.sinks.redis_cache import RedisCacheSink
 from consumers.verify import Expected, Mismatch, compare_cache, expected_states, scan_items
 from consumers.verify_counters import compare_counters
+from consumers.verify_search import compare_search, expected_search_docs
+from schemas.search_fields import SEARCH_ENTITIES
 from infra.local import LocalStack, LocalStackSettings
 from infra.local.provision import delete_tables
 from producers.history import HistoryReader
@@ -85,7 +87,8 @@ def _run(runtime: LocalRuntime, tenants: list[str], started: float, console: Con
                   f"{len(counts.expiring)} expiring)")
     cache_sink = RedisCacheSink(url=runtime.endpoints.redis_url)
     counter_sink = runtime.counter_sink()
-    pipeline = build_pipeline(runtime, cache_sink, counter_sink=counter_sink)
+    search_sink = runtime.search_sink()
+    pipeline = build_pipeline(runtime, cache_sink, counter_sink=counter_sink, search_sink=search_sink)
     pipeline.run_until_caught_up()
     _wait_for_expiry(repo, counts, console)
     pipeline.run_until_caught_up()
@@ -93,16 +96,18 @@ def _run(runtime: LocalRuntime, tenants: list[str], started: float, console: Con
     mismatches = {
         "cache": compare_cache(expected, cache_sink, tenants),
         "counters": compare_counters(expected, counter_sink, tenants),
+        "search": compare_search(expected_search_docs(expected), search_sink, tenants),
         "history": _verify_history(HistoryReader(runtime.dynamodb, env=runtime.env), expected),
     }
     sizes = {
         "cache_keys": sum(1 for t in tenants for _ in cache_sink.scan_keys(t)),
+        "search_docs": sum(search_sink.count(t, s.index) for t in tenants for s in SEARCH_ENTITIES),
         "counters": sum(1 for t in tenants for _ in counter_sink.scan(t)),
     }
     result = DemoResult(
         writes=counts.writes, events=pipeline.moved("router:"), sizes=sizes, mismatches=mismatches,
         seconds=time.monotonic() - started, counts=counts,
-        details={f"consumed by {name}": pipeline.moved(name) for name in ("cache", "counters")},
+        details={f"consumed by {name}": pipeline.moved(name) for name in ("cache", "search", "counters")},
     )
     _print_summary(console, result)
     return result

@@ -11,6 +11,7 @@ from rich.console import Console
 from consumers.cli import counters, local
 from consumers.cli.history import history_command
 from consumers.cli.run import run
+from consumers.cli.search import search as search_command
 from consumers.settings import PipelineSettings
 
 __all__ = ["app"]
@@ -20,6 +21,7 @@ app.add_typer(local.app, name="local")
 app.add_typer(counters.app, name="counters")
 app.command()(run)
 app.command("history")(history_command)
+app.command("search")(search_command)
 
 
 @app.command()

@@ -24,6 +24,8 @@ def test_demo_converges_and_reports_one_json_line(local_stack, local_stack_setti
     # every write and each TTL expiry became exactly one routed event
     assert line["events"] == line["writes"] + len(result.counts.expiring)
     assert line["cache_keys"] > 0
-    assert "cache == tables" in output.getvalue() and "counters == tables" in output.getvalue()
+    for projection in ("cache", "search", "counters", "history"):
+        assert f"{projection} == tables" in output.getvalue()
+    assert line["search_docs"] > 0
     assert line["counters"] > 0
     assert local_stack.dynamodb_client().list_tables()["TableNames"] is not None

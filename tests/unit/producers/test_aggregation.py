@@ -29,6 +29,7 @@ from producers.publisher import Publisher
 from producers.stream_router import partition_key
 from schemas.envelope import Envelope, encode
 from schemas.errors import PoisonRecordError
+from tests.kinesis_records import envelope as startup_envelope
 from tests.kinesis_records import kinesis_event, kinesis_record
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -69,13 +70,15 @@ def test_the_format_is_the_one_the_aws_deaggregator_reads():
 
 
 def test_a_consumer_handler_applies_every_event_of_an_aggregated_record(tmp_path):
-    envelopes = [view(n, size=100) for n in range(50)]
+    # GIVEN 50 startup changes packed into one aggregated Kinesis record
+    envelopes = [startup_envelope(f"STARTUP#s{n}|PROFILE", 1) for n in range(50)]
     [record] = Aggregator(buckets=1).aggregate([outgoing(e) for e in envelopes])
     sink = InMemoryCacheSink()
     handle = build_handler(sink, LocalDeadLetters(tmp_path))
+    # WHEN the cache consumer reads it THEN every one of them is applied
     response = handle(kinesis_event(kinesis_record(record.data)), None)
     assert response == {"batchItemFailures": []}
-    assert all(sink.get(f"aux:t1:page_view:v{n}") is not None for n in range(50))
+    assert all(sink.get(f"aux:t1:startup:STARTUP#s{n}|PROFILE") is not None for n in range(50))
 
 
 def test_every_event_of_a_key_travels_under_one_partition_key_in_order():

@@ -35,9 +35,29 @@ def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield ddb
 
 
+class _Serialized:
+    """moto's in-process backend is not thread-safe (it deep-copies shared dicts), so calls
+    from the batch writer's pool are serialized here; the pool's scheduling still runs."""
+
+    def __init__(self, inner: Any):
+        self._inner = inner
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attr(*args, **kwargs)
+
+        return call
+
+
 @pytest.fixture(params=[False, True], ids=["plain", "history"])
 def repo(client: Any, request: pytest.FixtureRequest) -> Repository:
-    return Repository(client, env=ENV, history=request.param, max_workers=4)
+    return Repository(_Serialized(client), env=ENV, history=request.param, max_workers=4)
 
 
 def _create(entity: str, n: int, **overrides: Any) -> dict[str, Any]:

@@ -1,0 +1,267 @@
+"""The OpenSearch search sink: external versions, tombstone documents, per-item outcomes.
+
+One index per searchable entity, ``auxeira-{env}-{index}``, created from an index
+template (mappings and analyzers from :mod:`schemas.search_fields`) put on first use.
+Every write is a bulk ``index`` action with ``_id`` = entity key, ``version`` = envelope
+version and ``version_type=external``: OpenSearch applies it only if the version is
+greater than the stored one, and answers 409 ``version_conflict_engine_exception``
+otherwise, which here means "a newer state is already there" (:data:`CONFLICT`), never
+an error.
+
+Deletes are written as *tombstone documents* (``{"tenant": ..., "tombstone": true}``,
+same external version), not bulk ``delete`` actions: OpenSearch keeps a deleted
+document's version only for ``index.gc_deletes`` (60 s by default), after which a late
+stale update would be accepted and resurrect the document. Every query filters
+tombstones out.
+
+Documents are not routed by tenant: a tenant filter on every query isolates tenants,
+and routing by a field that an update may change would put two copies of one ``_id``
+on two shards, where the external version check (per shard) cannot see both.
+
+Status of a bulk item (shapes of the OpenSearch Bulk API documentation, "Example
+response"): 2xx -> applied; 409 -> conflict; 404 on a delete -> applied (already gone);
+429, 5xx, 401/403/408, index missing, connection errors -> retried with backoff, then
+:class:`RetryableSinkError`; any other 4xx (``mapper_parsing_exception``,
+``strict_dynamic_mapping_exception``, ``illegal_argument_exception``) -> poison.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from consumers.projections.search import DeleteDoc, SearchMutation
+from consumers.sinks.search_base import (
+    APPLIED, CONFLICT, Hit, Outcome, SearchSink, StoredDoc, check_limit, targets,
+)
+from schemas.errors import PoisonRecordError, RetryableSinkError
+from schemas.search_fields import (
+    SEARCH_ENTITIES, TENANT_FIELD, FieldKind, SearchEntity, opensearch_template_body, search_entity,
+)
+
+__all__ = [
+    "OpenSearchSink", "TOMBSTONE_FIELD", "index_name", "bulk_action", "classify",
+    "search_body", "count_body", "MAX_EXTERNAL_VERSION", "MAX_ID_BYTES",
+]
+
+TOMBSTONE_FIELD = "tombstone"
+#: External versions are Java longs (Bulk API: ``version`` is a long).
+MAX_EXTERNAL_VERSION = 2**63 - 1
+#: Bulk API: "the document ``_id`` must be 512 bytes or less" (OpenSearch 2.9+).
+MAX_ID_BYTES = 512
+_EXTRA_MAPPING = {TOMBSTONE_FIELD: {"type": "boolean"}}
+# Statuses that say the cluster, not the document, is at fault.
+_RETRY_STATUSES = frozenset({401, 403, 408, 429})
+_RETRY_ERRORS = frozenset({"index_not_found_exception", "cluster_block_exception"})
+
+
+# -- pure: mutations -> bulk actions, bulk items -> outcomes, queries ------------------
+
+
+def index_name(env: str, index: str) -> str:
+    """``auxeira-{env}-{index}``: one index per entity and environment."""
+    return f"auxeira-{env}-{index}"
+
+
+def bulk_action(m: SearchMutation, env: str) -> dict[str, Any] | PoisonRecordError:
+    """The ``helpers.bulk`` action of a mutation, or poison if OpenSearch cannot take it."""
+    if len(m.doc_id.encode()) > MAX_ID_BYTES:
+        return PoisonRecordError(f"{m.index}/{m.doc_id[:64]}...: id longer than {MAX_ID_BYTES} bytes")
+    if m.version > MAX_EXTERNAL_VERSION:
+        return PoisonRecordError(f"{m.index}/{m.doc_id}: version {m.version} exceeds a long")
+    if type(m) is DeleteDoc:
+        source: Mapping[str, Any] = {TENANT_FIELD: m.tenant, TOMBSTONE_FIELD: True}
+    else:
+        source = m.body
+    return {
+        "_op_type": "index", "_index": index_name(env, m.index), "_id": m.doc_id,
+        "version": m.version, "version_type": "external", "_source": source,
+    }
+
+
+def classify(item: Mapping[str, Any]) -> Outcome:
+    """The outcome of one bulk response item (``{"index": {"status": 201, ...}}``), as
+    OpenSearch returns it or as ``streaming_bulk`` reports a failed request."""
+    op_type, info = next(iter(item.items()))
+    status = info.get("status")
+    error = info.get("error")
+    kind = error.get("type") if isinstance(error, Mapping) else None
+    if isinstance(status, int) and 200 <= status < 300:
+        return APPLIED
+    if status == 409 or kind == "version_conflict_engine_exception":
+        return CONFLICT
+    if status == 404 and op_type == "delete" and error is None:
+        return APPLIED
+    reason = error.get("reason") if isinstance(error, Mapping) else error
+    what = f"{info.get('_index', '?')}/{info.get('_id', '?')}: {status} {kind or ''} {reason or ''}".strip()
+    if (not isinstance(status, int) or status >= 500 or status in _RETRY_STATUSES
+            or kind in _RETRY_ERRORS):
+        return RetryableSinkError(f"opensearch could not index {what}")
+    return PoisonRecordError(f"opensearch refused {what}")
+
+
+def _query_fields(specs: Sequence[SearchEntity]) -> list[str]:
+    """``multi_match`` fields with boosts; labels are matched through their ``.text``."""
+    boosts: dict[str, float] = {}
+    for spec in specs:
+        for f in spec.text_fields:
+            name = f.name if f.kind is FieldKind.TEXT else f"{f.name}.text"
+            boosts[name] = max(boosts.get(name, 0.0), f.boost)
+    return [f"{name}^{boost:g}" for name, boost in boosts.items()]
+
+
+def _live_of(tenant: str) -> dict[str, Any]:
+    return {"filter": [{"term": {TENANT_FIELD: tenant}}],
+            "must_not": [{"term": {TOMBSTONE_FIELD: True}}]}
+
+
+def search_body(text: str, tenant: str, specs: Sequence[SearchEntity], limit: int) -> dict[str, Any]:
+    """A search request: any word of ``text`` in the specs' text fields, one tenant,
+    no tombstones, with versions."""
+    query = {"bool": {"must": [{"multi_match": {"query": text, "fields": _query_fields(specs)}}],
+                      **_live_of(tenant)}}
+    return {"size": limit, "version": True, "query": query}
+
+
+def count_body(tenant: str) -> dict[str, Any]:
+    """A count request: the live documents of one tenant."""
+    return {"query": {"bool": _live_of(tenant)}}
+
+
+# -- the sink ------------------------------------------------------------------------
+
+
+class OpenSearchSink(SearchSink):
+    """Search sink on OpenSearch (or Amazon OpenSearch Service) through ``opensearch-py``.
+
+    Args:
+        client: an ``OpenSearch`` client to use; built from ``url`` on first use otherwise.
+        url: the cluster URL (``https://user:pass@host:9200``).
+        env: environment name in index names.
+        max_attempts: bulk attempts per item before a retryable failure is reported.
+        backoff_seconds: the first wait between attempts; it doubles up to ``max_backoff_seconds``.
+        chunk_size: actions per bulk request.
+        sleep: injected so tests do not wait.
+    """
+
+    def __init__(self, client: Any = None, *, url: str | None = None, env: str = "local",
+                 max_attempts: int = 4, backoff_seconds: float = 0.2, max_backoff_seconds: float = 5.0,
+                 chunk_size: int = 500, sleep: Callable[[float], None] = time.sleep):
+        super().__init__()
+        if client is None and url is None:
+            raise ValueError("OpenSearchSink needs a client or a url")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._client, self._url, self.env = client, url, env
+        self._max_attempts, self._backoff, self._max_backoff = max_attempts, backoff_seconds, max_backoff_seconds
+        self._chunk_size, self._sleep = chunk_size, sleep
+        self._templates_ready = False
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from opensearchpy import OpenSearch
+
+            self._client = OpenSearch(hosts=[self._url], timeout=10, max_retries=1, retry_on_timeout=True)
+        return self._client
+
+    def _apply(self, mutations: Sequence[SearchMutation]) -> list[Outcome]:
+        """Steps: 1. put the index templates (first call only) 2. build actions; what
+        OpenSearch cannot take is poison 3. bulk; retry the retryable items with backoff
+        4. what is still retryable after the last attempt is reported so."""
+        self._ensure_templates()
+        outcomes: list[Outcome | None] = [None] * len(mutations)
+        actions: dict[int, dict[str, Any]] = {}
+        for i, m in enumerate(mutations):
+            action = bulk_action(m, self.env)
+            if isinstance(action, PoisonRecordError):
+                outcomes[i] = action
+            else:
+                actions[i] = action
+        pending = list(actions)
+        for attempt in range(self._max_attempts):
+            if attempt:
+                self._sleep(min(self._max_backoff, self._backoff * 2 ** (attempt - 1)))
+            for i, item in zip(pending, self._bulk([actions[i] for i in pending])):
+                outcomes[i] = classify(item)
+            pending = [i for i in pending if isinstance(outcomes[i], RetryableSinkError)]
+            if not pending:
+                break
+        return outcomes  # type: ignore[return-value] - every slot is filled
+
+    def _bulk(self, actions: list[dict[str, Any]]) -> list[Mapping[str, Any]]:
+        """One result per action, in order. ``max_retries=0``: the helper's own 429 retry
+        would report retried items out of order; the loop in ``_apply`` retries instead."""
+        from opensearchpy import helpers
+
+        if not actions:
+            return []
+        return [item for _ok, item in helpers.streaming_bulk(
+            # 10 MiB per request, within the 5-15 MB the Bulk API documentation advises and
+            # far from http.max_content_length, so a 413 never refuses a whole chunk.
+            self.client, actions, chunk_size=self._chunk_size, max_chunk_bytes=10 * 2**20, max_retries=0,
+            raise_on_error=False, raise_on_exception=False, yield_ok=True,
+        )]
+
+    def _ensure_templates(self) -> None:
+        if self._templates_ready:
+            return
+        with _unavailable_is_retryable():
+            for spec in SEARCH_ENTITIES:
+                name = index_name(self.env, spec.index)
+                self.client.indices.put_index_template(
+                    name=name, body=opensearch_template_body(spec, name, _EXTRA_MAPPING))
+        self._templates_ready = True
+
+    def search(self, text: str, tenant: str, entity: str | None = None, limit: int = 10) -> list[Hit]:
+        check_limit(limit)
+        specs = targets(entity)
+        by_name = {index_name(self.env, s.index): s.index for s in specs}
+        with _unavailable_is_retryable():
+            response = self.client.search(index=",".join(by_name), body=search_body(text, tenant, specs, limit),
+                                          ignore_unavailable=True)
+        return [Hit(by_name[h["_index"]], h["_id"], h["_source"][TENANT_FIELD], float(h["_score"]),
+                    int(h["_version"]), h["_source"]) for h in response["hits"]["hits"]]
+
+    def count(self, tenant: str, entity: str) -> int:
+        name = index_name(self.env, search_entity(entity).index)
+        with _unavailable_is_retryable():
+            return int(self.client.count(index=name, body=count_body(tenant), ignore_unavailable=True)["count"])
+
+    def get(self, index: str, doc_id: str) -> StoredDoc | None:
+        from opensearchpy.exceptions import NotFoundError
+
+        try:
+            with _unavailable_is_retryable():
+                response = self.client.get(index=index_name(self.env, index), id=doc_id)
+        except NotFoundError:  # no such document, or no such index yet
+            return None
+        source = dict(response["_source"])
+        tombstone = source.pop(TOMBSTONE_FIELD, False)
+        return StoredDoc(index, doc_id, source[TENANT_FIELD], int(response["_version"]),
+                         None if tombstone else source)
+
+    def refresh(self) -> None:
+        with _unavailable_is_retryable():
+            self.client.indices.refresh(index=index_name(self.env, "*"), ignore_unavailable=True)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+@contextmanager
+def _unavailable_is_retryable() -> Iterator[None]:
+    """Turn a cluster that cannot answer (connection, 429, 5xx) into RetryableSinkError."""
+    from opensearchpy.exceptions import ConnectionError, TransportError
+
+    try:
+        yield
+    except TransportError as exc:
+        status = exc.status_code
+        if isinstance(exc, ConnectionError) or not isinstance(status, int) or status == 429 or status >= 500:
+            raise RetryableSinkError(f"opensearch unavailable: {exc}") from exc
+        raise
