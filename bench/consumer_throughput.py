@@ -17,6 +17,7 @@ The last line printed is one JSON object.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -31,9 +32,12 @@ from bench.workload import build_workload, to_kinesis_records
 from consumers.dead_letters import LocalDeadLetters
 from consumers.decoding import envelopes_of, kinesis_payload
 from consumers.handlers import cache as cache_handler
-from consumers.projections import cache
+from consumers.handlers import search as search_handler
+from consumers.projections import cache, counters
 from consumers.projections.mutations import CacheSet
 from consumers.sinks.redis_cache import CAS_SCRIPT, RedisCacheSink
+from consumers.sinks.search_embedded import EmbeddedSearchSink
+from infra.event_source_mappings import mapping
 from infra.local.redis_server import start_redis, stop_redis
 
 BATCH = 500  # records per Lambda invocation (the ESM's BatchSize)
@@ -98,6 +102,39 @@ def bench_naive(records, client: redis.Redis, ttl_ms: int) -> float:
     return _timed(run)
 
 
+def bench_search(records, root: Path) -> tuple[float, dict[str, int]]:
+    sink = EmbeddedSearchSink(root / "search.db")
+    handle = search_handler.build_handler(sink, LocalDeadLetters(root / "dlq"))
+
+    def run() -> None:
+        for event in _batches(records, mapping("search").batch_size):
+            if handle(event, None)["batchItemFailures"]:
+                raise RuntimeError("search batch reported failures")
+
+    seconds = _timed(run)
+    stats = dataclasses.asdict(sink.stats)
+    sink.close()
+    return seconds, stats
+
+
+def counter_writes(envelopes, shards: int = 4) -> int:
+    """UpdateItems the counters consumer would issue, with its deployed batch size.
+
+    Envelopes are spread over ``shards`` by key as Kinesis would; each shard is cut into
+    batches of the counters mapping's BatchSize, and each batch is planned on its own.
+    """
+    by_shard: dict[int, list] = {}
+    for n, e in enumerate(envelopes):
+        by_shard.setdefault(hash((e.tenant_id, e.entity, e.key)) % shards, []).append((f"s{n % shards}", n, e))
+    size = mapping("counters").batch_size
+    writes = 0
+    for shard, items in by_shard.items():
+        for start in range(0, len(items), size):
+            batch = [(f"shardId-{shard:012d}", f"{n:056d}", e) for _, n, e in items[start:start + size]]
+            writes += len(counters.plan(batch))
+    return writes
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
@@ -126,6 +163,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             out(f"(e) naive      {args.events / results['naive']:>10,.0f} events/s")
         finally:
             stop_redis(server)
+        results["search"], search_stats = bench_search(records, Path(tmp) / "search")
+        out(f"(b) search     {args.events / results['search']:>10,.0f} events/s  {search_stats}")
+    writes = counter_writes(workload.envelopes)
+    out(f"(c) counters   {writes} UpdateItems for {args.events} events")
     cache_eps = args.events / results["cache"]
     ceiling_eps = args.events / results["ceiling"]
     naive_eps = args.events / results["naive"]
@@ -134,6 +175,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "cache_eps": round(cache_eps), "cas_ceiling_eps": round(ceiling_eps),
         "cache_vs_ceiling": round(cache_eps / ceiling_eps, 3),
         "naive_cache_eps": round(naive_eps), "cache_speedup": round(cache_eps / naive_eps, 1),
+        "search_eps": round(args.events / results["search"]),
+        "counter_writes_per_1k_events": round(writes * 1000 / args.events, 1),
     }
     print(orjson.dumps(line).decode(), flush=True)
     return line
