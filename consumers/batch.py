@@ -24,12 +24,12 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Sequence, TypeVar
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from consumers.dead_letters import DeadLetter, DeadLetterStore
 from schemas.errors import PoisonRecordError, RetryableSinkError
 
-__all__ = ["Staged", "StagedBatchProcessor", "record_position"]
+__all__ = ["Handler", "Staged", "StagedBatchProcessor", "lazy_handler", "record_position", "staged_handler"]
 
 T = TypeVar("T")
 
@@ -43,6 +43,8 @@ class Staged(Generic[T]):
 
 
 Apply = Callable[[Sequence[Any]], Sequence[BaseException | None]]
+Prepare = Callable[[Any], Sequence[Staged]]
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 class StagedBatchProcessor(BatchProcessor):
@@ -127,6 +129,34 @@ class StagedBatchProcessor(BatchProcessor):
             return self.failure_handler(record=data, exception=sys.exc_info())
         self.dead_lettered += 1
         return self.success_handler(record=raw, result="dead-lettered")
+
+
+def staged_handler(event_type: EventType, *, prepare: Prepare, apply: Apply, dead_letters: DeadLetterStore,
+                   consumer: str) -> Handler:
+    """A Lambda-shaped handler: each invocation is one staged batch with a partial batch response."""
+
+    def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        processor = StagedBatchProcessor(event_type, apply=apply, dead_letters=dead_letters, consumer=consumer)
+        return process_partial_response(event=event, record_handler=prepare, processor=processor,
+                                        context=context)
+
+    return handle
+
+
+def lazy_handler(build: Callable[[], Handler]) -> Handler:
+    """A Lambda entry point that builds its handler (and clients) on the first invocation.
+
+    Building at import would open connections during Lambda's init phase and in every
+    test that merely imports the module.
+    """
+    built: list[Handler] = []
+
+    def entry(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if not built:
+            built.append(build())
+        return built[0](event, context)
+
+    return entry
 
 
 def record_position(raw: dict) -> tuple[str, str]:

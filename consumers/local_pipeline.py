@@ -32,9 +32,9 @@ class LocalPipeline:
 
     def poll(self) -> PollStats:
         stats = PollStats()
-        for mapping in self.mappings:
-            moved = mapping.poll()
-            self.totals.setdefault(mapping.consumer, PollStats()).add(moved)
+        for esm in self.mappings:
+            moved = esm.poll()
+            self.totals.setdefault(esm.consumer, PollStats()).add(moved)
             stats.add(moved)
         return stats
 

@@ -6,11 +6,11 @@ events stream with ``FunctionResponseTypes: [ReportBatchItemFailures]``).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import EventType
 
-from consumers.batch import Staged, StagedBatchProcessor
+from consumers.batch import Handler, Staged, lazy_handler, staged_handler
 from consumers.dead_letters import DeadLetterStore, dead_letter_store
 from consumers.decoding import envelopes_of, kinesis_payload, order_key
 from consumers.projections import cache
@@ -23,7 +23,6 @@ from schemas.envelope import Envelope
 __all__ = ["CONSUMER", "build_handler", "handler"]
 
 CONSUMER = "cache"
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def build_handler(sink: CacheSink, dead_letters: DeadLetterStore, consumer: str = CONSUMER) -> Handler:
@@ -38,14 +37,8 @@ def build_handler(sink: CacheSink, dead_letters: DeadLetterStore, consumer: str 
         sink.apply(mutations)
         return [None] * len(mutations)
 
-    def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        processor = StagedBatchProcessor(
-            EventType.KinesisDataStreams, apply=apply, dead_letters=dead_letters, consumer=consumer
-        )
-        return process_partial_response(event=event, record_handler=prepare, processor=processor,
-                                        context=context)
-
-    return handle
+    return staged_handler(EventType.KinesisDataStreams, prepare=prepare, apply=apply,
+                          dead_letters=dead_letters, consumer=consumer)
 
 
 def is_cached(envelope: Envelope) -> bool:
@@ -60,18 +53,13 @@ def is_cached(envelope: Envelope) -> bool:
     return REGISTRY.model_for(envelope.event_type).kind == "state"
 
 
-_handler: Handler | None = None
+def _from_settings() -> Handler:
+    from consumers.sinks.redis_cache import RedisCacheSink
+
+    settings = PipelineSettings()
+    sink = RedisCacheSink(url=settings.redis_url, tombstone_ttl_seconds=settings.tombstone_ttl_seconds)
+    return build_handler(sink, dead_letter_store(settings.lake_root))
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point; clients are built on the first invocation, not at import."""
-    global _handler
-    if _handler is None:
-        from consumers.sinks.redis_cache import RedisCacheSink
-
-        settings = PipelineSettings()
-        _handler = build_handler(
-            RedisCacheSink(url=settings.redis_url, tombstone_ttl_seconds=settings.tombstone_ttl_seconds),
-            dead_letter_store(settings.lake_root),
-        )
-    return _handler(event, context)
+#: Lambda entry point.
+handler = lazy_handler(_from_settings)

@@ -15,14 +15,13 @@ Outcomes of the sink, per mutation:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import EventType
 
-from consumers.batch import Staged, StagedBatchProcessor, record_position
-from consumers.dead_letters import DeadLetter, DeadLetterStore, dead_letter_store
+from consumers.batch import Handler, Staged, lazy_handler, staged_handler
+from consumers.dead_letters import DeadLetterStore, dead_letter_store
 from consumers.decoding import envelopes_of, kinesis_payload, order_key
 from consumers.projections import search
 from consumers.projections.search import SearchMutation
@@ -33,57 +32,28 @@ from schemas.errors import PoisonRecordError, RetryableSinkError
 __all__ = ["CONSUMER", "build_handler", "configured_sink", "handler"]
 
 CONSUMER = "search"
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    """A mutation and the raw record it came from, so the sink's poison can be dead-lettered."""
-
-    mutation: SearchMutation
-    record: dict[str, Any]
 
 
 def build_handler(sink: SearchSink, dead_letters: DeadLetterStore, consumer: str = CONSUMER) -> Handler:
     """A Lambda-shaped handler applying each batch to ``sink`` in one call."""
 
     def prepare(record: Any) -> list[Staged]:
-        return [
-            Staged(_Pending(m, record.raw_event), order_key(e))
-            for e in envelopes_of(kinesis_payload(record))
-            for m in search.project(e)
-        ]
+        return [Staged(m, order_key(e)) for e in envelopes_of(kinesis_payload(record)) for m in search.project(e)]
 
-    def apply(items: Sequence[_Pending]) -> list[BaseException | None]:
-        outcomes = sink.apply([p.mutation for p in items])
-        return [_settle(p, o, dead_letters, consumer) for p, o in zip(items, outcomes)]
+    def apply(mutations: Sequence[SearchMutation]) -> list[BaseException | None]:
+        return [_settle(o) for o in sink.apply(mutations)]
 
-    def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        processor = StagedBatchProcessor(
-            EventType.KinesisDataStreams, apply=apply, dead_letters=dead_letters, consumer=consumer
-        )
-        return process_partial_response(event=event, record_handler=prepare, processor=processor,
-                                        context=context)
-
-    return handle
+    return staged_handler(EventType.KinesisDataStreams, prepare=prepare, apply=apply,
+                          dead_letters=dead_letters, consumer=consumer)
 
 
-def _settle(pending: _Pending, outcome: Any, dead_letters: DeadLetterStore,
-            consumer: str) -> BaseException | None:
-    """What the batch processor sees of one outcome: None (done) or the failure."""
+def _settle(outcome: Any) -> BaseException | None:
+    """What the batch processor sees of one outcome: None when done (applied, or a newer
+    version already indexed), the error otherwise (poison is dead-lettered, a retryable
+    error redelivered)."""
     if isinstance(outcome, Done):
         return None
-    if isinstance(outcome, PoisonRecordError):
-        shard, sequence = record_position(pending.record)
-        letter = DeadLetter(consumer=consumer, shard_id=shard, sequence_number=sequence,
-                            error_type=type(outcome).__name__, message=str(outcome),
-                            record=pending.record)
-        try:
-            dead_letters.put(letter)
-        except Exception as exc:  # noqa: BLE001 - not stored means not done: redeliver it
-            return RetryableSinkError(f"dead letter not stored: {exc}")
-        return None
-    if isinstance(outcome, RetryableSinkError):
+    if isinstance(outcome, (PoisonRecordError, RetryableSinkError)):
         return outcome
     raise TypeError(f"search sink returned {outcome!r}, not an outcome")
 
@@ -99,13 +69,10 @@ def configured_sink(settings: PipelineSettings) -> SearchSink:
     return EmbeddedSearchSink.for_lake(settings.lake_root)
 
 
-_handler: Handler | None = None
+def _from_settings() -> Handler:
+    settings = PipelineSettings()
+    return build_handler(configured_sink(settings), dead_letter_store(settings.lake_root))
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point; clients are built on the first invocation, not at import."""
-    global _handler
-    if _handler is None:
-        settings = PipelineSettings()
-        _handler = build_handler(configured_sink(settings), dead_letter_store(settings.lake_root))
-    return _handler(event, context)
+#: Lambda entry point.
+handler = lazy_handler(_from_settings)

@@ -8,11 +8,11 @@ failure, so Lambda delivers it again: a change is never dropped.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import EventType
 
-from consumers.batch import Staged, StagedBatchProcessor
+from consumers.batch import Handler, Staged, lazy_handler, staged_handler
 from consumers.dead_letters import DeadLetterStore, dead_letter_store
 from consumers.settings import PipelineSettings
 from producers.kinesis_writer import MAX_RECORD_BYTES, KinesisWriter, OutgoingRecord, record_size
@@ -23,7 +23,6 @@ from schemas.errors import RecordTooLargeError, RetryableSinkError
 __all__ = ["CONSUMER", "build_handler", "handler"]
 
 CONSUMER = "router"
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def build_handler(writer: KinesisWriter, dead_letters: DeadLetterStore,
@@ -46,26 +45,17 @@ def build_handler(writer: KinesisWriter, dead_letters: DeadLetterStore,
         failed = {id(r): f"{code}: {message}" for r, code, message in result.failed}
         return [RetryableSinkError(failed[id(r)]) if id(r) in failed else None for r in records]
 
-    def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        processor = StagedBatchProcessor(
-            EventType.DynamoDBStreams, apply=apply, dead_letters=dead_letters, consumer=consumer
-        )
-        return process_partial_response(event=event, record_handler=prepare, processor=processor,
-                                        context=context)
-
-    return handle
+    return staged_handler(EventType.DynamoDBStreams, prepare=prepare, apply=apply,
+                          dead_letters=dead_letters, consumer=consumer)
 
 
-_handler: Handler | None = None
+def _from_settings() -> Handler:
+    import boto3
+
+    settings = PipelineSettings()
+    client = boto3.client("kinesis", region_name=settings.region, endpoint_url=settings.kinesis_endpoint)
+    return build_handler(KinesisWriter(client, settings.stream_name), dead_letter_store(settings.lake_root))
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point; clients are built on the first invocation, not at import."""
-    global _handler
-    if _handler is None:
-        import boto3
-
-        settings = PipelineSettings()
-        client = boto3.client("kinesis", region_name=settings.region, endpoint_url=settings.kinesis_endpoint)
-        _handler = build_handler(KinesisWriter(client, settings.stream_name), dead_letter_store(settings.lake_root))
-    return _handler(event, context)
+#: Lambda entry point.
+handler = lazy_handler(_from_settings)
