@@ -3,6 +3,9 @@
 With ``--tenant`` it reads one item (a consistent GetItem). Without, it finds the
 parent in every tenant through the table's ``ParentKeyIndex`` and shows each match
 labelled with its tenant, since ids are only unique within a tenant.
+
+``LOAN#<id>`` also shows the loan's computed fields (funding percentage, average,
+largest and smallest contribution, ...), derived from its counters when read.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from consumers.projections.counter_items import computed_fields
 from consumers.projections.counter_rules import RULES, Kind, counter_fields, split_parent_key
 from consumers.projections.counters import CounterItem
 from consumers.settings import PipelineSettings
 
 __all__ = ["app", "lookup", "normalize_parent", "to_json", "CounterLookup"]
 
-app = typer.Typer(help="Denormalized counters of startups, events, partners and users.",
+app = typer.Typer(help="Denormalized counters of startups, events, partners, users and loans.",
                   no_args_is_help=True)
 _PARENTS = sorted({r.parent for r in RULES})
 
@@ -53,16 +57,31 @@ def lookup(sink: CounterLookup, parent_key: str, tenant: str | None) -> list[Cou
 
 
 def to_json(item: CounterItem) -> dict[str, Any]:
-    """An item with every counter of its parent (zero / null when never written)."""
+    """An item with every counter of its parent (zero / null when never written).
+
+    A histogram shows as ``{"2500.5": count}`` (positive buckets); a parent with
+    read-time fields (a loan) gets them under ``"computed"``.
+    """
     fields = counter_fields(split_parent_key(item.parent_key)[0])
-    counters = {name: item.values.get(name, None if kind is Kind.MAX else 0) for name, kind in fields.items()}
-    return {"tenant_id": item.tenant, "parent_key": item.parent_key, "counters": counters,
-            "watermarks": {shard: seq.lstrip("0") or "0" for shard, seq in item.watermarks.items()}}
+    counters = {name: _counter(item, name, kind) for name, kind in fields.items()}
+    out = {"tenant_id": item.tenant, "parent_key": item.parent_key, "counters": counters}
+    computed = computed_fields(item)
+    if computed is not None:
+        out["computed"] = computed
+    out["watermarks"] = {shard: seq.lstrip("0") or "0" for shard, seq in item.watermarks.items()}
+    return out
+
+
+def _counter(item: CounterItem, name: str, kind: Kind) -> Any:
+    if kind is Kind.HISTOGRAM:
+        return {str(value): count for value, count in item.histogram(name).items()}
+    return item.values.get(name, None if kind in (Kind.MAX, Kind.LATEST) else 0)
 
 
 @app.command()
 def get(
-    parent: str = typer.Argument(..., help="The parent: STARTUP#<id>, EVENT#<id>, PARTNER#<id> or USER#<id>."),
+    parent: str = typer.Argument(..., help="The parent: STARTUP#<id>, EVENT#<id>, PARTNER#<id>, USER#<id> "
+                                           "or LOAN#<id>."),
     tenant: str | None = typer.Option(None, "--tenant", help="Only this tenant (else every tenant)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object (with --tenant) or an array."),
 ) -> None:
@@ -91,9 +110,21 @@ def _print(console: Console, parent_key: str, items: list[CounterItem]) -> None:
         return
     for item in items:
         table = Table("counter", "value", title=f"{item.parent_key} (tenant {item.tenant})")
-        for name, value in to_json(item)["counters"].items():
-            table.add_row(name, "-" if value is None else str(value))
+        shown = to_json(item)
+        for name, value in shown["counters"].items():
+            table.add_row(name, _text(value))
+        for name, value in shown.get("computed", {}).items():
+            if name not in shown["counters"]:  # the stored ones are shown above
+                table.add_row(f"{name} (computed)", _text(value))
         console.print(table)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} x{v}" for k, v in value.items()) or "-"
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _plain(value: Any) -> Any:

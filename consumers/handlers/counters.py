@@ -19,11 +19,11 @@ Steps per batch, in this order:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
-from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import EventType
 
-from consumers.batch import Staged, StagedBatchProcessor, record_position
+from consumers.batch import Handler, Staged, lazy_handler, record_position, staged_handler
 from consumers.dead_letters import DeadLetterStore, dead_letter_store
 from consumers.decoding import envelopes_of, kinesis_payload, order_key
 from consumers.projections import counters
@@ -34,7 +34,6 @@ from consumers.settings import PipelineSettings
 __all__ = ["CONSUMER", "CounterWriter", "apply_events", "build_handler", "handler"]
 
 CONSUMER = "counters"
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 class CounterWriter(Protocol):
@@ -71,30 +70,20 @@ def build_handler(sink: CounterWriter, dead_letters: DeadLetterStore, consumer: 
     def apply(events: Sequence[CounterEvent]) -> list[BaseException | None]:
         return apply_events(sink, events)
 
-    def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        processor = StagedBatchProcessor(
-            EventType.KinesisDataStreams, apply=apply, dead_letters=dead_letters, consumer=consumer
-        )
-        return process_partial_response(event=event, record_handler=prepare, processor=processor,
-                                        context=context)
-
-    return handle
+    return staged_handler(EventType.KinesisDataStreams, prepare=prepare, apply=apply,
+                          dead_letters=dead_letters, consumer=consumer)
 
 
-_handler: Handler | None = None
+def _from_settings() -> Handler:
+    import boto3
+
+    from consumers.sinks.counters_dynamo import DynamoCounterSink, counters_table_name
+
+    settings = PipelineSettings()
+    client = boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint)
+    return build_handler(DynamoCounterSink(client, counters_table_name(settings.env)),
+                         dead_letter_store(settings.lake_root))
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point; clients are built on the first invocation, not at import."""
-    global _handler
-    if _handler is None:
-        import boto3
-
-        from consumers.sinks.counters_dynamo import DynamoCounterSink, counters_table_name
-
-        settings = PipelineSettings()
-        client = boto3.client("dynamodb", region_name=settings.region,
-                              endpoint_url=settings.dynamodb_endpoint)
-        _handler = build_handler(DynamoCounterSink(client, counters_table_name(settings.env)),
-                                 dead_letter_store(settings.lake_root))
-    return _handler(event, context)
+#: Lambda entry point.
+handler = lazy_handler(_from_settings)

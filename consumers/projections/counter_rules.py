@@ -1,36 +1,35 @@
-"""Counter rules: which child item adds what to which parent's counters. Declarative, pure.
+"""Counter rules: which item adds what to which parent's counters. Declarative, pure.
 
 A :class:`CounterRule` says "every ``child`` item pointing at a ``parent`` through
-``parent_attr`` contributes to the parent's ``counter``", with one of three kinds:
+``parent_attr`` contributes to the parent's ``counter``", with one of five kinds:
 
 * ``COUNT``: 1 per live item;
 * ``SUM``: the item's ``field`` (times ``sign``, so a balance is earned minus spent);
-* ``MAX``: the largest ``field`` value seen.
+* ``MAX``: the largest ``field`` value seen;
+* ``HISTOGRAM``: one per live item in the bucket of its ``field`` value, stored as a
+  number attribute per value
+  (:func:`~consumers.projections.counter_items.histogram_attr`), so the largest and
+  smallest live values can be read back after any delete;
+* ``LATEST``: the ``field`` of the newest state by envelope version, kept beside that
+  version; a rule of an entity on itself (``loan -> loan``) puts a parent's own
+  state (the loan's target ``amount``) on its counter item.
 
 A *live* item exists and is not soft-deleted (no ``deleted_at``); ``where`` narrows
-it further (``registrations_count`` leaves cancelled registrations out). ``COUNT``
-and ``SUM`` are invertible: a delete, a soft delete or an update that moves the item
-to another parent takes the contribution back, so they are kept by deltas
-(contribution after minus contribution before, see :mod:`consumers.projections.counters`).
+it further (``registrations_count`` leaves cancelled registrations out). ``COUNT``,
+``SUM`` and ``HISTOGRAM`` are invertible: a delete, a soft delete or a move to another
+parent takes the contribution back, so they are kept by deltas (contribution after
+minus contribution before, see :mod:`consumers.projections.counters`).
 
 ``MAX`` is not invertible, so it means "largest value seen", never lowered: deleting
 the newest activity leaves ``last_activity_at`` where it was (the startup *was*
 active then). The drift check accordingly asserts only ``stored >= max(live items)``.
+``LATEST`` ignores ``deleted_at`` (a soft-deleted loan still had its target); only a
+removal clears it, at the removal's version, so a late older state cannot bring it back.
 
-Adding rules later (the lending tables)
----------------------------------------
-The loan fields map onto rules of ``loan_participant -> loan`` (``parent_attr="loan_id"``):
-``participant_count`` is a ``COUNT``; ``accepted_count`` / ``pending_count`` are
-``COUNT`` with ``where=FieldIn("status", {"accepted"})`` / ``{"pending"}``;
-``total_funded`` is a ``SUM`` of the amount with ``where`` accepted. The rest are read
-time arithmetic on those and on the loan's own state, not rules: ``funding_percentage``
-= total_funded / loan.target_amount, ``is_fully_funded`` = total_funded >= target,
-``average_contribution`` = total_funded / accepted_count. ``largest`` / ``smallest``
-contribution are not invertible (withdrawing the largest needs the runner-up), so a
-``MAX`` would be wrong after a withdrawal; they need either recompute-on-read (one
-Query of the loan's participants, which share its partition key) or a new invertible
-kind, a histogram: ``ADD amount#<value> ±1`` per participant, read as the largest and
-smallest value with a positive count.
+The loan's funding figures (issue 4) are ``loan_participant -> loan`` rules plus the
+loan's own ``amount``; the ratios and extremes among
+:data:`~schemas.entities.lending.LOAN_COMPUTED_FIELDS` are computed when read
+(:func:`consumers.projections.counter_items.loan_summary`), never stored.
 """
 
 from __future__ import annotations
@@ -45,18 +44,8 @@ from typing import Any, TypeAlias
 from schemas import catalog
 
 __all__ = [
-    "Kind",
-    "FieldIn",
-    "CounterRule",
-    "RULES",
-    "rules_for",
-    "parent_key",
-    "split_parent_key",
-    "counter_fields",
-    "catalog_problems",
-    "contribution",
-    "canonical_time",
-    "Number",
+    "Kind", "FieldIn", "CounterRule", "RULES", "rules_for", "parent_key", "split_parent_key",
+    "counter_fields", "catalog_problems", "contribution", "canonical_time", "Number",
 ]
 
 Number: TypeAlias = int | Decimal
@@ -69,18 +58,25 @@ class Kind(StrEnum):
     COUNT = "count"
     SUM = "sum"
     MAX = "max"
+    HISTOGRAM = "histogram"
+    LATEST = "latest"
 
 
 @dataclass(frozen=True, slots=True)
 class FieldIn:
-    """A predicate on a child's state: ``state[field]`` is (or, negated, is not) one of ``values``."""
+    """A predicate on a child's state: ``state[field]`` is (or, negated, is not) one of ``values``.
+
+    ``missing`` stands for an absent field (a participant without ``status`` is pending,
+    as the model's default and :func:`~schemas.entities.lending.funding_summary` say).
+    """
 
     field: str
     values: frozenset[Any]
     negate: bool = False
+    missing: Any = None
 
     def __call__(self, state: Mapping[str, Any]) -> bool:
-        return (state.get(self.field) in self.values) != self.negate
+        return (state.get(self.field, self.missing) in self.values) != self.negate
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +88,8 @@ class CounterRule:
         parent_attr: the child's attribute holding the parent's id (``"startup_id"``).
         parent: entity name of the parent (``"startup"``).
         counter: attribute of the parent's counter item (``"activities_count"``).
-        kind: count, sum or max.
-        field: the child's attribute summed or maxed (None for a count).
+        kind: count, sum, max, histogram or latest.
+        field: the child's attribute counted by value (None for a count).
         sign: +1, or -1 to subtract (sums only).
         where: only children matching it contribute.
     """
@@ -109,12 +105,14 @@ class CounterRule:
 
     def __post_init__(self) -> None:
         if (self.kind is Kind.COUNT) != (self.field is None):
-            raise ValueError(f"{self.counter}: a count has no field, a sum or max needs one")
+            raise ValueError(f"{self.counter}: a count has no field, every other kind needs one")
         if self.sign not in (1, -1) or (self.sign == -1 and self.kind is not Kind.SUM):
             raise ValueError(f"{self.counter}: sign must be 1, or -1 on a sum")
 
 
 _ACTIVITY = dict(child="activity", parent_attr="startup_id", parent="startup")
+_PARTICIPANT = dict(child="loan_participant", parent_attr="loan_id", parent="loan")
+_ACCEPTED = FieldIn("status", frozenset({"accepted"}))
 
 #: Every counter the projection keeps. Tokens are counted from activities only: the
 #: activity is the token ledger (earned and spent per action); chatbot messages and
@@ -132,6 +130,17 @@ RULES: tuple[CounterRule, ...] = (
                 where=FieldIn("status", frozenset({"cancelled"}), negate=True)),
     CounterRule("partner_activation", "partner_id", "partner", "activations_count"),
     CounterRule("user_session", "user_id", "user", "sessions_count"),
+    # The loan's funding figures (issue 4): only accepted, live participants fund it.
+    CounterRule(counter="participant_count", **_PARTICIPANT),
+    CounterRule(counter="accepted_participant_count", where=_ACCEPTED, **_PARTICIPANT),
+    CounterRule(counter="pending_participant_count", **_PARTICIPANT,
+                where=FieldIn("status", frozenset({"pending"}), missing="pending")),
+    CounterRule(counter="total_funded", kind=Kind.SUM, field="contribution_amount", where=_ACCEPTED,
+                **_PARTICIPANT),
+    CounterRule(counter="contributions", kind=Kind.HISTOGRAM, field="contribution_amount",
+                where=_ACCEPTED, **_PARTICIPANT),
+    # The target the ratios divide by: the loan's own amount, newest version wins.
+    CounterRule("loan", "loan_id", "loan", "target_amount", Kind.LATEST, "amount"),
 )
 
 
@@ -175,12 +184,18 @@ def counter_fields(parent: str, rules: tuple[CounterRule, ...] = RULES) -> dict[
 
 
 def catalog_problems(rules: tuple[CounterRule, ...], entities: Mapping[str, Any]) -> list[str]:
-    """Rules that disagree with the catalog's ``EntitySpec.parents`` (empty when all agree)."""
+    """Rules that disagree with the catalog's ``EntitySpec.parents`` (empty when all agree).
+
+    A rule of an entity on itself needs ``parent_attr`` in the entity's own partition key.
+    """
     problems: list[str] = []
     for rule in rules:
         spec = entities.get(rule.child)
         if spec is None:
             problems.append(f"{rule.counter}: unknown child entity {rule.child!r}")
+        elif rule.child == rule.parent:
+            if f"{{{rule.parent_attr}}}" not in (spec.pk or ""):
+                problems.append(f"{rule.counter}: {rule.child}.{rule.parent_attr} is not in its own key")
         elif spec.parents.get(rule.parent_attr) != rule.parent:
             problems.append(f"{rule.counter}: {rule.child}.{rule.parent_attr} is not a parent "
                             f"link to {rule.parent!r} in the catalog")
@@ -210,12 +225,15 @@ def contribution(rule: CounterRule, state: Mapping[str, Any] | None,
                  tenant: str) -> tuple[str, str, Any] | None:
     """``(tenant, parent key, value)`` that one state of a child gives a rule, or None.
 
-    None when there is no state (removed), no parent, ``where`` excludes it, or (counts
-    and sums only) it is soft-deleted. The tenant is the state's own, so an item moved
-    to another tenant leaves the old one's counters; ``tenant`` is the fallback.
+    None when there is no state (removed), no parent, ``where`` excludes it, it is
+    soft-deleted (not for ``MAX`` and ``LATEST``), or a field-valued kind other than a sum
+    has no value. The value is 1 for a count, the signed number for a sum, the canonical
+    time for a max, the number for a histogram, the number or string for a latest.
+    The tenant is the state's own, so an item moved to another tenant leaves the old
+    one's counters; ``tenant`` is the fallback.
 
     Raises:
-        TypeError, ValueError: the summed or maxed field has the wrong type.
+        TypeError, ValueError: the field has the wrong type.
     """
     if state is None:
         return None
@@ -224,16 +242,25 @@ def contribution(rule: CounterRule, state: Mapping[str, Any] | None,
         return None
     if rule.where is not None and not rule.where(state):
         return None
-    if rule.kind is not Kind.MAX and state.get("deleted_at"):
+    if rule.kind not in _KEEP_SOFT_DELETED and state.get("deleted_at"):
         return None
     owner = str(state.get(_tenant_attr(rule.child)) or tenant)
     where = parent_key(rule.parent, parent_id)
     if rule.kind is Kind.COUNT:
         return owner, where, 1
     raw = state.get(rule.field)  # type: ignore[arg-type]
+    if rule.kind is Kind.SUM:
+        return owner, where, rule.sign * _number(raw)
+    if raw is None:
+        return None
     if rule.kind is Kind.MAX:
-        return None if raw is None else (owner, where, canonical_time(raw))
-    return owner, where, rule.sign * _number(raw)
+        return owner, where, canonical_time(raw)
+    if rule.kind is Kind.LATEST and isinstance(raw, str):
+        return owner, where, raw
+    return owner, where, _number(raw)
+
+
+_KEEP_SOFT_DELETED = frozenset({Kind.MAX, Kind.LATEST})
 
 
 def _number(value: Any) -> Number:

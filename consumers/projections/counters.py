@@ -9,28 +9,35 @@ difference, and an update that moves the item to another parent takes from the o
 parent and gives to the new one. Each delta depends on the envelope alone and sums
 commute, so distinct events applied exactly once in any order give the same counters.
 ``MAX`` counters take the after value only when it is new (the before state was
-already seen), and never go down.
+already seen), and never go down. A ``HISTOGRAM`` delta is an ADD of -1 to the before
+value's bucket and +1 to the after value's. A ``LATEST`` delta is not a difference but
+a state: "at version v the value is x" (None for "gone", after a removal, a ``where``
+that now excludes it, or a move to another item); a sink stores it beside its version
+and only over an older one, so the newest version wins in any order.
 
 Updates and watermarks
 ----------------------
 :func:`coalesce` folds a batch into one :class:`CounterUpdate` per counter item and
-shard: the net ADDs, the max of each max field, and the batch's last sequence number on
-the shard, which becomes the item's watermark for that shard. Each update keeps its
-per-record :class:`Part` so a sink can resume it: the stored watermark says which parts
-an earlier delivery already wrote (every contribution at or below it, because one
-shard is processed in order: ParallelizationFactor 1), and :meth:`CounterUpdate.after`
-leaves only the rest. That covers a replayed batch (nothing left: a no-op), a batch
-redelivered from its lowest failed record after other items were written, and a
-redelivery cut into different batches.
+shard: the net ADDs, the max of each max field, the newest version of each latest
+field, and the batch's last sequence number on the shard, which becomes the item's
+watermark for that shard. Each update keeps its per-record :class:`Part` so a sink
+can resume it: the stored watermark says which parts an earlier delivery already
+wrote (every contribution at or below it, because one shard is processed in order:
+ParallelizationFactor 1), and :meth:`CounterUpdate.after` leaves only the rest. That
+covers a replayed batch (nothing left: a no-op), a batch redelivered from its lowest
+failed record after other items were written, and a redelivery cut into different
+batches.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import dataclass, replace
 from typing import Any
 
+from consumers.projections.counter_items import (
+    VERSION_PREFIX, CounterItem, Latest, WriteOutcome, WriteStats, histogram_attr, item_key,
+)
 from consumers.projections.counter_rules import RULES, CounterRule, Kind, Number, contribution, rules_for
 from schemas.envelope import Envelope
 from schemas.errors import PoisonRecordError
@@ -38,7 +45,7 @@ from schemas.errors import PoisonRecordError
 __all__ = [
     "Number", "SEQUENCE_WIDTH", "CounterDelta", "CounterEvent", "Part", "CounterUpdate",
     "CounterItem", "WriteOutcome", "WriteStats", "deltas", "to_event", "coalesce", "plan",
-    "pad_sequence", "item_key",
+    "pad_sequence", "item_key", "VERSION_PREFIX", "Latest",
 ]
 
 #: Kinesis sequence numbers are decimal strings matching ``0|([1-9]\d{0,128})`` (Kinesis
@@ -51,13 +58,16 @@ _REMOVING_ACTIONS = frozenset({"deleted", "expired"})
 
 @dataclass(frozen=True, slots=True)
 class CounterDelta:
-    """A change to one counter of one parent: ADD ``add``, or raise it to ``max``."""
+    """A change to one counter of one parent: ADD ``add``, raise it to ``max``, or, when
+    ``version`` is set, make it ``value`` unless a newer version is stored."""
 
     tenant: str
     parent_key: str
     counter: str
     add: Number = 0
     max: str | None = None
+    version: int | None = None
+    value: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +87,7 @@ class Part:
     sequence: str
     adds: tuple[tuple[str, Number], ...]
     maxes: tuple[tuple[str, str], ...]
+    latest: tuple[tuple[str, Latest], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,60 +131,45 @@ class CounterUpdate:
                     out[name] = value
         return out
 
+    def latest(self) -> dict[str, Latest]:
+        """Newest ``(version, value)`` per latest counter over the parts."""
+        out: dict[str, Latest] = {}
+        for part in self.parts:
+            for name, state in part.latest:
+                if name not in out or state[0] > out[name][0]:
+                    out[name] = state
+        return out
+
+    def chunks(self, max_adds: int) -> list[CounterUpdate]:
+        """This update cut between parts so no piece ADDs more than ``max_adds`` attributes.
+
+        Every piece but the last is watermarked at its own last part, so a crash between
+        pieces leaves a watermark covering exactly what was written, and a redelivery
+        resumes after it. One record's part is never cut. An update whose net ADDs fit
+        is not cut, however many attributes its records touched and netted out.
+        """
+        if len(self.adds()) <= max_adds:
+            return [self]
+        pieces: list[list[Part]] = [[]]
+        names: set[str] = set()
+        for part in self.parts:
+            mine = {name for name, _ in part.adds}
+            if pieces[-1] and len(names | mine) > max_adds:
+                pieces.append([])
+                names = set()
+            pieces[-1].append(part)
+            names |= mine
+        if len(pieces) == 1:
+            return [self]
+        marks = [p[-1].sequence for p in pieces[:-1]] + [self.watermark]
+        return [replace(self, parts=tuple(p), watermark=m) for p, m in zip(pieces, marks)]
+
     def after(self, stored: str | None) -> CounterUpdate | None:
         """This update without the parts a stored watermark covers; None if it covers all."""
         if stored is None or stored < self.first_sequence:
             return self
         rest = tuple(p for p in self.parts if p.sequence > stored)
         return replace(self, parts=rest) if rest else None
-
-
-class WriteOutcome(StrEnum):
-    """What a sink did with one :class:`CounterUpdate`."""
-
-    APPLIED = "applied"    # every part written
-    RESUMED = "resumed"    # an earlier delivery had written some parts; the rest written now
-    REPLAYED = "replayed"  # every part was already written: a no-op
-
-
-@dataclass
-class WriteStats:
-    """What a counters sink did so far (both sinks keep one, as ``sink.stats``).
-
-    Attributes:
-        writes: write calls that reached the store (UpdateItem calls, conditional
-            failures and retries included; one per applied update in memory).
-        conditional_failures: UpdateItems whose condition failed (a replay, a resume,
-            or a max counter that was not newer); each costs a write on DynamoDB.
-        throttled: throttled or failed calls that were retried.
-    """
-
-    applied: int = 0
-    resumed: int = 0
-    replayed: int = 0
-    failed: int = 0
-    writes: int = 0
-    conditional_failures: int = 0
-    throttled: int = 0
-
-    def count(self, outcome: WriteOutcome | BaseException) -> None:
-        name = outcome.value if isinstance(outcome, WriteOutcome) else "failed"
-        setattr(self, name, getattr(self, name) + 1)
-
-
-@dataclass(frozen=True)
-class CounterItem:
-    """What a counters table holds for one parent."""
-
-    tenant: str
-    parent_key: str
-    values: dict[str, Any] = field(default_factory=dict)
-    watermarks: dict[str, str] = field(default_factory=dict)
-
-
-def item_key(tenant: str, parent: str) -> str:
-    """Partition key of a counter item: the tenant, then the parent key (``t1#STARTUP#s1``)."""
-    return f"{tenant}#{parent}"
 
 
 def pad_sequence(sequence: str) -> str:
@@ -207,7 +203,7 @@ def deltas(envelope: Envelope, rules: tuple[CounterRule, ...] = RULES) -> list[C
         raise _poison(envelope, "has no after image to count")
     after = None if action in _REMOVING_ACTIONS else envelope.after
     net: dict[tuple[str, str, str], Number] = {}
-    maxes: list[CounterDelta] = []
+    states: list[CounterDelta] = []  # max and latest deltas: values, not differences
     for rule in mine:
         try:
             before_c = contribution(rule, envelope.before, envelope.tenant_id)
@@ -216,14 +212,36 @@ def deltas(envelope: Envelope, rules: tuple[CounterRule, ...] = RULES) -> list[C
             raise _poison(envelope, f"{rule.child}.{rule.field}: {exc}") from exc
         if rule.kind is Kind.MAX:
             if after_c is not None and after_c != before_c:
-                maxes.append(CounterDelta(after_c[0], after_c[1], rule.counter, max=after_c[2]))
-            continue
-        for sign, found in ((-1, before_c), (1, after_c)):
-            if found is not None:
-                slot = (found[0], found[1], rule.counter)
-                net[slot] = net.get(slot, 0) + sign * found[2]
+                states.append(CounterDelta(after_c[0], after_c[1], rule.counter, max=after_c[2]))
+        elif rule.kind is Kind.LATEST:
+            states += _latest(rule.counter, before_c, after_c, envelope.version)
+        else:
+            for sign, found in ((-1, before_c), (1, after_c)):
+                if found is not None:
+                    name, amount = _add(rule, found[2])
+                    slot = (found[0], found[1], name)
+                    net[slot] = net.get(slot, 0) + sign * amount
     out = [CounterDelta(t, p, c, add=amount) for (t, p, c), amount in net.items() if amount != 0]
-    return out + maxes
+    return out + states
+
+
+def _add(rule: CounterRule, value: Number) -> tuple[str, Number]:
+    """The attribute and amount one contribution ADDs: its bucket's +1, or the value."""
+    return (histogram_attr(rule.counter, value), 1) if rule.kind is Kind.HISTOGRAM else (rule.counter, value)
+
+
+def _latest(counter: str, before: tuple | None, after: tuple | None, version: int) -> list[CounterDelta]:
+    """Set the after value at ``version``; clear it where the before state was, if elsewhere.
+
+    An unchanged value is not re-sent: the version that set it already wins over every
+    older one, and every newer one that changed it is sent itself.
+    """
+    if after == before:
+        return []
+    out = [] if after is None else [CounterDelta(after[0], after[1], counter, version=version, value=after[2])]
+    if before is not None and (after is None or after[:2] != before[:2]):
+        out.append(CounterDelta(before[0], before[1], counter, version=version, value=None))
+    return out
 
 
 def _poison(envelope: Envelope, why: str) -> PoisonRecordError:
@@ -251,7 +269,7 @@ def coalesce(events: Iterable[CounterEvent]) -> list[CounterUpdate]:
     """
     last: dict[str, str] = {}
     seen: set[str] = set()
-    groups: dict[tuple[str, str, str], dict[str, tuple[dict, dict]]] = {}
+    groups: dict[tuple[str, str, str], dict[str, tuple[dict, dict, dict]]] = {}
     for event in events:
         if event.sequence > last.get(event.shard, ""):
             last[event.shard] = event.sequence
@@ -260,14 +278,18 @@ def coalesce(events: Iterable[CounterEvent]) -> list[CounterUpdate]:
         seen.add(event.event_id)
         for d in event.deltas:
             parts = groups.setdefault((d.tenant, d.parent_key, event.shard), {})
-            adds, maxes = parts.setdefault(event.sequence, ({}, {}))
-            if d.max is None:
+            adds, maxes, latest = parts.setdefault(event.sequence, ({}, {}, {}))
+            if d.version is not None:
+                if d.counter not in latest or d.version > latest[d.counter][0]:
+                    latest[d.counter] = (d.version, d.value)
+            elif d.max is None:
                 adds[d.counter] = adds.get(d.counter, 0) + d.add
             elif d.max > maxes.get(d.counter, ""):
                 maxes[d.counter] = d.max
     return [
         CounterUpdate(tenant, parent, shard, last[shard], tuple(
-            Part(seq, tuple(adds.items()), tuple(maxes.items())) for seq, (adds, maxes) in sorted(parts.items())
+            Part(seq, tuple(adds.items()), tuple(maxes.items()), tuple(latest.items()))
+            for seq, (adds, maxes, latest) in sorted(parts.items())
         ))
         for (tenant, parent, shard), parts in groups.items()
     ]

@@ -8,14 +8,18 @@ counters cannot loop back through the router)::
     parent_key   "STARTUP#s1"        hash key of ParentKeyIndex (find a parent in any tenant)
     activities_count, aux_token_balance, ...   numbers (ADD)
     last_activity_at                 canonical UTC timestamp (raised, never lowered)
+    hist#contributions#2500_5        histogram bucket: live items with that value (ADD ±1)
+    target_amount, ver#target_amount latest value and the envelope version that set it
     wm#shardId-000000000000          watermark: last sequence number written from that shard
 
 One UpdateItem per :class:`CounterUpdate`::
 
-    SET #wm = :watermark, tenant_id/parent_key = if_not_exists(...), #max = :max
-    ADD #counter :net, ...
+    SET #wm = :watermark, tenant_id/parent_key = if_not_exists(...), #max = :max,
+        #latest = :value, #ver = :version            (REMOVE #latest when the value is gone)
+    ADD #counter :net, #bucket :n, ...
     CONDITION (attribute_not_exists(#wm) OR #wm < :first_part)
               AND (attribute_not_exists(#max) OR #max <= :max)
+              AND (attribute_not_exists(#ver) OR #ver < :version)
 
 Why it is exactly-once per counter item, and what a failed condition means
 ------------------------------------------------------------------------
@@ -29,7 +33,15 @@ of its parts is covered. When it fails, the old item comes back with the error
 
 * every part covered: the batch was already written to this item -> ``REPLAYED``, a no-op;
 * some parts covered: re-issue the update with the rest only -> ``RESUMED``;
-* a max counter already at or above ours: re-issue without it (it was not newer).
+* a max counter already at or above ours, or a latest counter already at our version
+  or a newer one: re-issue without it (it was not newer).
+
+An expression string may not pass 4 KB (DynamoDB developer guide, "Expression
+parameters") and each ADD term takes about 13 characters. Max and latest counters are
+bounded by the rules, but histogram buckets by the data, so an update ADDing more than
+:data:`MAX_ADDS` attributes is cut between records into several UpdateItems, each
+watermarked at its own last record (:meth:`CounterUpdate.chunks`): still exactly once,
+and a batch full of one loan's distinct amounts cannot fail forever and stall the shard.
 
 Watermarks assume one shard is processed in order by one invocation at a time
 (Lambda ``ParallelizationFactor: 1`` on this consumer's event source mapping).
@@ -46,20 +58,21 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from consumers.projections.counters import CounterItem, CounterUpdate, WriteOutcome, WriteStats, item_key
+from consumers.projections.counters import (
+    VERSION_PREFIX, CounterItem, CounterUpdate, Latest, WriteOutcome, WriteStats, item_key,
+)
 from producers.backoff import full_jitter
 from schemas.errors import RetryableSinkError
 
 __all__ = [
-    "DynamoCounterSink",
-    "counters_table_kwargs",
-    "counters_table_name",
-    "update_item_kwargs",
-    "PARENT_INDEX",
-    "WATERMARK_PREFIX",
+    "DynamoCounterSink", "counters_table_kwargs", "counters_table_name", "update_item_kwargs",
+    "PARENT_INDEX", "WATERMARK_PREFIX", "MAX_ADDS",
 ]
 
 PARENT_INDEX = "ParentKeyIndex"
+#: Distinct ADD attributes per UpdateItem: 200 terms of ~13 characters leave room in the
+#: 4 KB expression for the SET terms.
+MAX_ADDS = 200
 WATERMARK_PREFIX = "wm#"
 _META = frozenset({"PK", "tenant_id", "parent_key"})
 #: Worth retrying in place: throttling and server-side errors (DynamoDB developer guide,
@@ -95,8 +108,14 @@ def counters_table_kwargs(name: str) -> dict[str, Any]:
     }
 
 
-def update_item_kwargs(table: str, update: CounterUpdate, maxes: dict[str, str]) -> dict[str, Any]:
-    """The conditional UpdateItem of one update (``maxes``: the max counters to raise)."""
+def update_item_kwargs(table: str, update: CounterUpdate, maxes: dict[str, str],
+                       latest: dict[str, Latest] | None = None) -> dict[str, Any]:
+    """The conditional UpdateItem of one update.
+
+    Args:
+        maxes: the max counters to raise.
+        latest: the latest counters to set (``update.latest()`` when None).
+    """
     names = {"#wm": WATERMARK_PREFIX + update.shard, "#t": "tenant_id", "#p": "parent_key"}
     values: dict[str, Any] = {
         ":wm": {"S": update.watermark}, ":first": {"S": update.first_sequence},
@@ -108,16 +127,34 @@ def update_item_kwargs(table: str, update: CounterUpdate, maxes: dict[str, str])
         names[f"#m{n}"], values[f":m{n}"] = name, {"S": moment}
         sets.append(f"#m{n} = :m{n}")
         conditions.append(f"(attribute_not_exists(#m{n}) OR #m{n} <= :m{n})")
+    removes = _latest_terms(update.latest() if latest is None else latest, names, values, sets, conditions)
     adds = []
     for n, (name, amount) in enumerate(sorted(update.adds().items())):
         names[f"#a{n}"], values[f":a{n}"] = name, {"N": str(amount)}
         adds.append(f"#a{n} :a{n}")
-    expression = "SET " + ", ".join(sets) + (" ADD " + ", ".join(adds) if adds else "")
+    expression = ("SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+                  + (" ADD " + ", ".join(adds) if adds else ""))
     return {
         "TableName": table, "Key": {"PK": {"S": update.key}}, "UpdateExpression": expression,
         "ConditionExpression": " AND ".join(conditions), "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values, "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
+
+
+def _latest_terms(latest: dict[str, Latest], names: dict[str, str], values: dict[str, Any],
+                  sets: list[str], conditions: list[str]) -> list[str]:
+    """SET each latest value and its version, guarded by the stored version; the REMOVE terms."""
+    removes = []
+    for n, (name, (version, value)) in enumerate(sorted(latest.items())):
+        names[f"#l{n}"], names[f"#v{n}"], values[f":v{n}"] = name, VERSION_PREFIX + name, {"N": str(version)}
+        sets.append(f"#v{n} = :v{n}")
+        conditions.append(f"(attribute_not_exists(#v{n}) OR #v{n} < :v{n})")
+        if value is None:  # gone at this version: the version stays, so older states stay out
+            removes.append(f"#l{n}")
+        else:
+            values[f":l{n}"] = {"S": value} if isinstance(value, str) else {"N": str(value)}
+            sets.append(f"#l{n} = :l{n}")
+    return removes
 
 
 class DynamoCounterSink:
@@ -129,17 +166,19 @@ class DynamoCounterSink:
         max_workers: UpdateItems in flight at once (there is no batch UpdateItem).
         max_attempts: calls per update before it fails with ``RetryableSinkError``.
         sleep, backoff_base, backoff_cap: the wait between throttled attempts (full jitter).
+        max_adds: distinct ADD attributes per UpdateItem (see :data:`MAX_ADDS`).
     """
 
     def __init__(self, client: Any, table_name: str, *, max_workers: int = 8, max_attempts: int = 5,
                  sleep: Callable[[float], None] = time.sleep, backoff_base: float = 0.05,
-                 backoff_cap: float = 2.0):
+                 backoff_cap: float = 2.0, max_adds: int = MAX_ADDS):
         self._client = client
         self.table_name = table_name
         self._workers = max(1, max_workers)
         self._attempts = max_attempts
         self._sleep = sleep
         self._base, self._cap = backoff_base, backoff_cap
+        self._max_adds = max_adds
         self._lock = threading.Lock()
         self.stats = WriteStats()
 
@@ -170,11 +209,17 @@ class DynamoCounterSink:
         return outcome
 
     def _write_one(self, update: CounterUpdate) -> WriteOutcome:
-        current, maxes, resumed = update, update.maxes(), False
+        """One UpdateItem, or one per piece when its ADDs would pass the expression limit."""
+        pieces = update.chunks(self._max_adds)
+        outcomes = {self._write_piece(piece) for piece in pieces}
+        return outcomes.pop() if len(outcomes) == 1 else WriteOutcome.RESUMED
+
+    def _write_piece(self, update: CounterUpdate) -> WriteOutcome:
+        current, maxes, latest, resumed = update, update.maxes(), update.latest(), False
         last_error = "no attempt made"
         for attempt in range(self._attempts):
             try:
-                self._client.update_item(**update_item_kwargs(self.table_name, current, maxes))
+                self._client.update_item(**update_item_kwargs(self.table_name, current, maxes, latest))
                 self._bump("writes")
                 return WriteOutcome.RESUMED if resumed else WriteOutcome.APPLIED
             except ClientError as exc:
@@ -189,6 +234,7 @@ class DynamoCounterSink:
                     resumed = resumed or rest is not current
                     current = rest
                     maxes = {k: v for k, v in rest.maxes().items() if v > str(old.values.get(k, ""))}
+                    latest = {k: v for k, v in rest.latest().items() if _newer(v[0], old.version(k))}
                     continue
                 if code not in _RETRY_CODES:
                     raise RetryableSinkError(f"counters {update.key}: {code}: {exc}") from exc
@@ -241,6 +287,10 @@ class DynamoCounterSink:
         if tenant is not None:
             kwargs.update(FilterExpression="tenant_id = :t", ExpressionAttributeValues={":t": {"S": tenant}})
         return (_item(raw) for raw in _pages(self._client.scan, kwargs))
+
+
+def _newer(version: int, stored: int | None) -> bool:
+    return stored is None or version > stored
 
 
 def _pages(call: Callable[..., dict[str, Any]], kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -5,14 +5,22 @@ on a failed condition) does:
 
 1. read the item's watermark for the update's shard;
 2. keep only the parts above it (:meth:`CounterUpdate.after`); none left -> replayed;
-3. ADD the net of those parts, raise max counters, store the update's watermark.
+3. ADD the net of those parts, raise max counters, set (or, for None, remove) each
+   latest counter whose stored version is older, with its version; store the
+   update's watermark.
+
+Histogram buckets are ADDed attributes like any counter, and stay at 0 once emptied,
+as DynamoDB keeps them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 
-from consumers.projections.counters import CounterItem, CounterUpdate, WriteOutcome, WriteStats, item_key
+from consumers.projections.counters import (
+    VERSION_PREFIX, CounterItem, CounterUpdate, WriteOutcome, WriteStats, item_key,
+)
 
 __all__ = ["InMemoryCounterSink"]
 
@@ -57,13 +65,32 @@ class InMemoryCounterSink:
         self.stats.writes += 1
         values = dict(item.values)
         for name, amount in rest.adds().items():
-            values[name] = values.get(name, 0) + amount
+            values[name] = _stored(values.get(name, 0) + amount)
         for name, moment in rest.maxes().items():
             if moment > values.get(name, ""):
                 values[name] = moment
+        _set_latest(values, item, rest)
         watermarks = {**item.watermarks, update.shard: update.watermark}
         self._items[update.key] = CounterItem(update.tenant, update.parent_key, values, watermarks)
         return WriteOutcome.APPLIED if rest is update else WriteOutcome.RESUMED
+
+
+def _set_latest(values: dict, item: CounterItem, update: CounterUpdate) -> None:
+    for name, (version, value) in update.latest().items():
+        stored = item.version(name)
+        if stored is None or version > stored:
+            values[VERSION_PREFIX + name] = version
+            if value is None:  # gone at this version: the version stays, so older states stay out
+                values.pop(name, None)
+            else:
+                values[name] = value if isinstance(value, str) else _stored(value)
+
+
+def _stored(number: int | Decimal) -> int | Decimal:
+    """A number as a DynamoDB read returns it: int when integral, else without trailing zeros."""
+    if isinstance(number, int) or number == number.to_integral_value():
+        return int(number)
+    return number.normalize()
 
 
 def _copy(item: CounterItem) -> CounterItem:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from consumers.projections.counter_items import histogram_attr
 from consumers.projections.counters import CounterDelta, CounterEvent, WriteOutcome, coalesce, pad_sequence
 from consumers.sinks.counters_dynamo import DynamoCounterSink, counters_table_kwargs
 from consumers.sinks.counters_memory import InMemoryCounterSink
@@ -73,3 +75,57 @@ def test_a_parent_is_found_in_every_tenant_through_the_index(sink: DynamoCounter
                                                       CounterDelta("t2", "EVENT#e1", "registrations_count", add=4))),
     ]))
     assert sorted((i.tenant, i.values["registrations_count"]) for i in sink.find("EVENT#e1")) == [("t1", 1), ("t2", 4)]
+
+
+
+LOAN = "LOAN#l1"
+
+
+def loan_record(seq: int, *found: CounterDelta) -> CounterEvent:
+    return CounterEvent(SHARD, pad_sequence(str(seq)), f"e{seq}", found)
+
+
+def target(version: int, value: Any) -> CounterDelta:
+    return CounterDelta("t1", LOAN, "target_amount", version=version, value=value)
+
+
+def bucket(amount: str, add: int) -> CounterDelta:
+    return CounterDelta("t1", LOAN, histogram_attr("contributions", Decimal(amount)), add=add)
+
+
+def test_a_loans_target_and_buckets_follow_dynamodb_semantics(sink: DynamoCounterSink) -> None:
+    reference = InMemoryCounterSink()
+
+    def write(*records: CounterEvent) -> list[WriteOutcome | BaseException]:
+        reference.write(coalesce(records))
+        return sink.write(coalesce(records))
+
+    # GIVEN the loan's target at version 4, and contributions of 2500.50 (twice, written two ways) and 0.01
+    write(loan_record(1, target(4, Decimal("12000.5")), bucket("2500.50", 1), bucket("0.01", 1)),
+          loan_record(2, bucket("2500.5", 1)))
+    # WHEN an older target arrives with the 0.01 withdrawn
+    assert write(loan_record(3, target(3, 9000), bucket("0.01", -1))) == [WriteOutcome.APPLIED]
+    # THEN the newer target stayed, the withdrawal landed, and the emptied bucket reads as no bucket
+    held = sink.get("t1", LOAN)
+    assert held.values["target_amount"] == Decimal("12000.5") and held.version("target_amount") == 4
+    assert held.histogram("contributions") == {Decimal("2500.5"): 2}
+    # AND once the loan is deleted (version 5), an older state cannot bring its target back
+    write(loan_record(4, target(5, None)))
+    write(loan_record(5, target(2, 1)))
+    assert "target_amount" not in sink.get("t1", LOAN).values
+    # AND the in-memory sink given the same writes holds the same item, number types included
+    assert sink.get("t1", LOAN) == reference.get("t1", LOAN)
+    assert {k: type(v) for k, v in sink.get("t1", LOAN).values.items()} == {
+        k: type(v) for k, v in reference.get("t1", LOAN).values.items()}
+
+
+def test_a_batch_of_one_loans_many_distinct_amounts_is_written_within_the_expression_limit(
+        sink: DynamoCounterSink) -> None:
+    # GIVEN 600 participants accepting distinct amounts on one loan in one batch (600 buckets)
+    records = [loan_record(n, bucket(f"{n}.5", 1)) for n in range(1, 601)]
+    # WHEN written (as more than one UpdateItem: one would pass DynamoDB's 4 KB expression limit)
+    assert sink.write(coalesce(records)) == [WriteOutcome.APPLIED]
+    # THEN every bucket landed, once, and the watermark covers the batch
+    held = sink.get("t1", LOAN)
+    assert len(held.histogram("contributions")) == 600 and held.watermarks == {SHARD: pad_sequence("600")}
+    assert sink.write(coalesce(records)) == [WriteOutcome.REPLAYED]

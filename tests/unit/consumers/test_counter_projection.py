@@ -256,3 +256,19 @@ def test_plan_surfaces_poison_like_deltas() -> None:
 
 def test_module_exports_what_it_defines() -> None:
     assert all(hasattr(counters, name) for name in counters.__all__)
+
+
+def test_an_update_is_cut_between_records_into_pieces_with_their_own_watermarks() -> None:
+    # GIVEN records 1..5 adding to counters a, b, c, b, d, and record 6 counting nothing
+    names = ["a", "b", "c", "b", "d"]
+    events = [CounterEvent("sh", pad_sequence(str(n)), f"e{n}", (CounterDelta("t1", "LOAN#l1", name, add=1),))
+              for n, name in enumerate(names, 1)] + [CounterEvent("sh", pad_sequence("6"), "e6", ())]
+    [update] = coalesce(events)
+    # WHEN cut to at most two distinct ADDs per piece
+    pieces = update.chunks(2)
+    # THEN the pieces hold records {1,2}, {3,4}, {5}, each watermarked at its last record but the last
+    assert [[p.sequence[-1] for p in piece.parts] for piece in pieces] == [["1", "2"], ["3", "4"], ["5"]]
+    assert [piece.watermark for piece in pieces] == [pad_sequence("2"), pad_sequence("4"), pad_sequence("6")]
+    # AND nothing is lost or doubled, and an update that fits is not cut
+    assert [piece.adds() for piece in pieces] == [{"a": 1, "b": 1}, {"c": 1, "b": 1}, {"d": 1}]
+    assert update.chunks(4) == [update]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -13,8 +14,10 @@ from moto import mock_aws
 from typer.testing import CliRunner
 
 from consumers.cli import counters as counters_cli
+from consumers.projections.counter_items import histogram_attr
 from consumers.projections.counters import CounterDelta, CounterEvent, coalesce, pad_sequence
 from consumers.sinks.counters_dynamo import DynamoCounterSink, counters_table_kwargs, counters_table_name
+from schemas.entities.lending import LOAN_COMPUTED_FIELDS
 
 
 @pytest.fixture
@@ -70,3 +73,51 @@ def test_an_unknown_parent_exits_1_and_a_bad_key_is_a_usage_error(cli: typer.Typ
     assert CliRunner().invoke(cli, ["counters", "get", "STARTUP#nope", "--tenant", "t1"]).exit_code == 1
     bad = CliRunner().invoke(cli, ["counters", "get", "SPACESHIP#1"])
     assert bad.exit_code == 2 and "known: EVENT#<id>" in bad.output
+
+
+@pytest.fixture
+def loan_cli(cli: typer.Typer) -> typer.Typer:
+    """The same table with loan l1 of t1: target 10000, two accepted participants and one pending."""
+    client: Any = boto3.client("dynamodb", region_name="us-east-1")
+    sink = DynamoCounterSink(client, counters_table_name("clitest"))
+    buckets = [CounterDelta("t1", "LOAN#l1", histogram_attr("contributions", Decimal(a)), add=1)
+               for a in ("2500.50", "1000")]
+    sink.write(coalesce([
+        CounterEvent("shardId-000000000000", pad_sequence("50"), "l1", (
+            CounterDelta("t1", "LOAN#l1", "target_amount", version=2, value=Decimal("10000")),
+            CounterDelta("t1", "LOAN#l1", "participant_count", add=3),
+            CounterDelta("t1", "LOAN#l1", "accepted_participant_count", add=2),
+            CounterDelta("t1", "LOAN#l1", "pending_participant_count", add=1),
+            CounterDelta("t1", "LOAN#l1", "total_funded", add=Decimal("3500.5")),
+            *buckets,
+        )),
+    ]))
+    return cli
+
+
+def test_get_of_a_loan_shows_its_counters_and_its_computed_fields(loan_cli: typer.Typer) -> None:
+    result = CliRunner().invoke(loan_cli, ["counters", "get", "loan#l1", "--tenant", "t1", "--json"])
+    assert result.exit_code == 0, result.output
+    shown = orjson.loads(result.output)
+    assert shown["counters"] == {
+        "participant_count": 3, "accepted_participant_count": 2, "pending_participant_count": 1,
+        "total_funded": 3500.5, "contributions": {"1000": 1, "2500.5": 1}, "target_amount": 10000,
+    }
+    assert shown["computed"] == {
+        "total_funded": 3500.5, "funding_percentage": 35.01, "participant_count": 3,
+        "accepted_participant_count": 2, "pending_participant_count": 1, "is_fully_funded": False,
+        "average_contribution": 1750.25, "largest_contribution": 2500.5, "smallest_contribution": 1000,
+    }
+    assert set(shown["computed"]) == set(LOAN_COMPUTED_FIELDS)
+
+
+def test_get_of_a_loan_prints_the_computed_fields_for_people(loan_cli: typer.Typer) -> None:
+    result = CliRunner().invoke(loan_cli, ["counters", "get", "LOAN#l1", "--tenant", "t1"])
+    assert result.exit_code == 0, result.output
+    assert "funding_percentage (computed)" in result.output and "35.01" in result.output
+    assert "1000 x1, 2500.5 x1" in result.output
+
+
+def test_startups_have_no_computed_fields(cli: typer.Typer) -> None:
+    result = CliRunner().invoke(cli, ["counters", "get", "STARTUP#s1", "--tenant", "t1", "--json"])
+    assert "computed" not in orjson.loads(result.output)

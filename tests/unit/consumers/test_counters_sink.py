@@ -8,14 +8,18 @@ overlaps what was written resumes with the rest.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
 
+from consumers.projections.counter_items import histogram_attr
 from consumers.projections.counters import (
     CounterDelta,
     CounterEvent,
@@ -24,10 +28,12 @@ from consumers.projections.counters import (
     pad_sequence,
 )
 from consumers.sinks.counters_dynamo import (
+    MAX_ADDS,
     PARENT_INDEX,
     DynamoCounterSink,
     counters_table_kwargs,
     counters_table_name,
+    update_item_kwargs,
 )
 from consumers.sinks.counters_memory import InMemoryCounterSink
 from schemas.errors import RetryableSinkError
@@ -189,7 +195,7 @@ def test_a_max_that_is_not_newer_costs_one_conditional_failure_then_writes_the_c
 
 
 class ScriptedClient:
-    """Passes calls to moto, but fails update_item with the scripted error codes first."""
+    """Passes calls to moto, but fails update_item with the scripted error codes first (None passes)."""
 
     def __init__(self, client: Any, codes: dict[str, list[str]]):
         self._client = client
@@ -202,8 +208,8 @@ class ScriptedClient:
     def update_item(self, **kwargs: Any) -> Any:
         self.calls += 1
         pending = self.codes.get(kwargs["Key"]["PK"]["S"])
-        if pending:
-            code = pending.pop(0)
+        code = pending.pop(0) if pending else None  # None: this call goes through
+        if code is not None:
             raise ClientError({"Error": {"Code": code, "Message": code}}, "UpdateItem")
         return self._client.update_item(**kwargs)
 
@@ -251,3 +257,172 @@ def test_many_items_written_concurrently(dynamodb: Any) -> None:
     assert sink.write(coalesce(events)) == [WriteOutcome.APPLIED] * 40
     assert snapshot(sink) == applied_once(events)
 
+
+
+# -- latest values by version, and histogram buckets (the loan's figures) ----------------------------
+
+LOAN = "LOAN#l1"
+
+
+def target(seq: int, version: int, value: Any, *, shard: str = SHARD, add: int = 0) -> CounterEvent:
+    found = [CounterDelta("t1", LOAN, "target_amount", version=version, value=value)]
+    if add:
+        found.append(CounterDelta("t1", LOAN, "participant_count", add=add))
+    return CounterEvent(shard, pad_sequence(str(seq)), f"ev-{shard}-{seq}", tuple(found))
+
+
+def test_a_target_arriving_after_a_newer_one_does_not_overwrite_it(sink: Any) -> None:
+    # GIVEN the loan's amount at version 4
+    sink.write(coalesce([target(1, 4, Decimal("12000.5"))]))
+    # WHEN version 3 arrives later (another shard, or a reordered replay), with a participant counted
+    assert sink.write(coalesce([target(7, 3, 9000, shard="shardId-b", add=1)])) == [WriteOutcome.APPLIED]
+    # THEN the target stays at version 4, and the count still lands
+    item = sink.get("t1", LOAN)
+    assert item.values == {"target_amount": Decimal("12000.5"), "ver#target_amount": 4, "participant_count": 1}
+    assert item.version("target_amount") == 4
+    # AND a newer version replaces it
+    sink.write(coalesce([target(2, 5, 15000)]))
+    assert sink.get("t1", LOAN).values["target_amount"] == 15000
+
+
+def test_a_deleted_loans_target_stays_cleared_against_older_states(sink: Any) -> None:
+    sink.write(coalesce([target(1, 2, 10000)]))
+    # WHEN the delete (tombstone version 3) is followed by a late version 2 state
+    sink.write(coalesce([target(2, 3, None)]))
+    sink.write(coalesce([target(3, 1, 8000)]))
+    # THEN no target, and the tombstone's version is kept
+    assert sink.get("t1", LOAN).values == {"ver#target_amount": 3}
+
+
+def test_the_newest_target_of_a_batch_wins_whatever_its_position(sink: Any) -> None:
+    sink.write(coalesce([target(1, 6, 600), target(2, 9, 900), target(3, 7, 700)]))
+    assert sink.get("t1", LOAN).values == {"target_amount": 900, "ver#target_amount": 9}
+
+
+def bucket(seq: int, amount: str, add: int) -> CounterEvent:
+    name = histogram_attr("contributions", Decimal(amount))
+    return CounterEvent(SHARD, pad_sequence(str(seq)), f"ev-{seq}", (CounterDelta("t1", LOAN, name, add=add),))
+
+
+def test_histogram_buckets_count_equal_amounts_together_and_read_back_as_decimals(sink: Any) -> None:
+    # GIVEN 2500.50 twice (written two ways), 1000 once, and 0.01 that came and went
+    sink.write(coalesce([bucket(1, "2500.50", 1), bucket(2, "2500.5", 1), bucket(3, "1000", 1),
+                         bucket(4, "0.01", 1)]))
+    sink.write(coalesce([bucket(5, "0.01", -1)]))
+    item = sink.get("t1", LOAN)
+    # THEN the emptied bucket stays at 0 in the item but not in the histogram
+    assert item.values == {"hist#contributions#2500_5": 2, "hist#contributions#1000": 1, "hist#contributions#0_01": 0}
+    assert item.histogram("contributions") == {Decimal("1000"): 1, Decimal("2500.5"): 2}
+
+
+def test_sums_read_back_as_dynamodb_returns_them(sink: Any) -> None:
+    # 0.1 + 0.2 - 0.3 is exactly 0, and 1.10 + 1.40 reads back as 2.5
+    adds = [("a", "0.1"), ("a", "0.2"), ("a", "-0.3"), ("b", "1.10"), ("b", "1.40")]
+    events = [CounterEvent(SHARD, pad_sequence(str(n)), f"e{n}", (CounterDelta("t1", LOAN, name, add=Decimal(v)),))
+              for n, (name, v) in enumerate(adds, 1)]
+    sink.write(coalesce(events[:2]))
+    sink.write(coalesce(events[2:]))
+    values = sink.get("t1", LOAN).values
+    assert values == {"a": 0, "b": Decimal("2.5")} and type(values["a"]) is int
+
+
+def test_an_older_target_costs_one_conditional_failure_then_writes_the_rest(dynamodb: Any) -> None:
+    sink = DynamoCounterSink(dynamodb, TABLE)
+    sink.write(coalesce([target(1, 4, 100)]))
+    assert sink.write(coalesce([target(2, 3, 50, add=2)])) == [WriteOutcome.APPLIED]
+    assert (sink.stats.writes, sink.stats.conditional_failures) == (3, 1)
+    assert sink.get("t1", LOAN).values == {"target_amount": 100, "ver#target_amount": 4, "participant_count": 2}
+
+
+def test_the_update_item_sets_removes_and_adds_in_one_expression() -> None:
+    events = [target(1, 3, None), bucket(2, "2500.50", 1)]
+    [update] = coalesce(events)
+    kwargs = update_item_kwargs(TABLE, update, {})
+    assert kwargs["UpdateExpression"] == ("SET #wm = :wm, #t = if_not_exists(#t, :t), #p = if_not_exists(#p, :p), "
+                                          "#v0 = :v0 REMOVE #l0 ADD #a0 :a0")
+    assert kwargs["ConditionExpression"] == ("(attribute_not_exists(#wm) OR #wm < :first) AND "
+                                             "(attribute_not_exists(#v0) OR #v0 < :v0)")
+    names = kwargs["ExpressionAttributeNames"]
+    assert (names["#l0"], names["#v0"], names["#a0"]) == ("target_amount", "ver#target_amount",
+                                                          "hist#contributions#2500_5")
+
+
+# -- both sinks hold the same items after the same writes ---------------------------------------------
+
+_counter_deltas = st.one_of(
+    st.builds(lambda n, a: CounterDelta("t1", f"LOAN#l{n}", histogram_attr("contributions", a), add=1),
+              st.integers(0, 1), st.sampled_from([Decimal("2500.50"), Decimal("1000"), Decimal("0.01")])),
+    st.builds(lambda n, a: CounterDelta("t1", f"LOAN#l{n}", "total_funded", add=a),
+              st.integers(0, 1), st.decimals(-1000, 1000, places=2)),
+    st.builds(lambda n, v, a: CounterDelta("t1", f"LOAN#l{n}", "target_amount", version=v, value=a),
+              st.integers(0, 1), st.integers(1, 6), st.one_of(st.none(), st.decimals(1, 10**6, places=2))),
+    st.builds(lambda n, t: CounterDelta("t1", f"STARTUP#s{n}", "last_activity_at", max=f"2026-01-0{t}"),
+              st.integers(0, 1), st.integers(1, 9)),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(records=st.lists(st.lists(_counter_deltas, max_size=3), min_size=1, max_size=12),
+       cuts=st.lists(st.integers(1, 6), min_size=1, max_size=6))
+def test_memory_and_dynamodb_hold_the_same_items(dynamodb: Any, records: list, cuts: list[int]) -> None:
+    # GIVEN records cut into batches, then the whole shard delivered again in other cuts
+    events = [CounterEvent(SHARD, pad_sequence(str(n)), f"e{n}", tuple(d)) for n, d in enumerate(records, 1)]
+    memory, table = InMemoryCounterSink(), DynamoCounterSink(dynamodb, TABLE, max_workers=1)
+    dynamodb.delete_table(TableName=TABLE)
+    dynamodb.create_table(**counters_table_kwargs(TABLE))
+    for size in (cuts[0], cuts[-1]):
+        for start in range(0, len(events), size):
+            batch = coalesce(events[start:start + size])
+            # WHEN both sinks write it
+            assert memory.write(batch) == table.write(batch)
+    # THEN they hold the same values, of the same types, and the same watermarks
+    held = {i.parent_key: i for i in memory.scan()}
+    for item in table.scan():
+        mine = held.pop(item.parent_key)
+        assert item.values == mine.values and item.watermarks == mine.watermarks
+        assert {k: type(v) for k, v in item.values.items()} == {k: type(v) for k, v in mine.values.items()}
+    assert held == {}
+
+
+# -- an update with more buckets than one expression holds ---------------------------------------------
+
+
+def distinct_buckets(count: int) -> list[CounterEvent]:
+    """Records 1..count, each accepting a contribution of a new amount on one loan."""
+    return [bucket(n, f"{n}.25", 1) for n in range(1, count + 1)]
+
+
+def test_an_update_with_too_many_buckets_is_cut_between_records_and_still_counts_once(dynamodb: Any) -> None:
+    # GIVEN ten distinct amounts in one batch, and at most four ADDs per UpdateItem
+    client = ScriptedClient(dynamodb, {})
+    sink = DynamoCounterSink(client, TABLE, max_adds=4)
+    # WHEN written
+    assert sink.write(coalesce(distinct_buckets(10))) == [WriteOutcome.APPLIED]
+    # THEN three UpdateItems wrote everything, and the watermark is the batch's last record
+    assert client.calls == 3
+    item = sink.get("t1", LOAN)
+    assert sum(item.histogram("contributions").values()) == 10
+    assert item.watermarks == {SHARD: pad_sequence("10")}
+
+
+def test_a_crash_between_the_pieces_of_an_update_resumes_after_the_written_ones(dynamodb: Any) -> None:
+    # GIVEN the second of three UpdateItems refused
+    client = ScriptedClient(dynamodb, {f"t1#{LOAN}": [None, "ValidationException"]})
+    sink = DynamoCounterSink(client, TABLE, max_adds=4, max_workers=1)
+    [failed] = sink.write(coalesce(distinct_buckets(10)))
+    # THEN the update fails, with the first piece written and watermarked at its last record
+    assert isinstance(failed, RetryableSinkError)
+    assert sink.get("t1", LOAN).watermarks == {SHARD: pad_sequence("4")}
+    # AND the redelivered batch writes the rest only, once
+    assert sink.write(coalesce(distinct_buckets(10))) == [WriteOutcome.RESUMED]
+    assert snapshot(sink) == applied_once(distinct_buckets(10))
+    assert sink.write(coalesce(distinct_buckets(10))) == [WriteOutcome.REPLAYED]
+
+
+def test_a_full_piece_fits_dynamodbs_expression_limit() -> None:
+    # GIVEN MAX_ADDS buckets plus a max and a latest counter in one piece
+    events = distinct_buckets(MAX_ADDS) + [target(MAX_ADDS + 1, 7, 10), event(MAX_ADDS + 2, LOAN, add=0, at="2026")]
+    [piece] = coalesce(events)[0].chunks(MAX_ADDS)
+    kwargs = update_item_kwargs(TABLE, piece, piece.maxes())
+    # THEN both expressions stay under 4 KB ("Expression parameters", DynamoDB developer guide)
+    assert len(kwargs["UpdateExpression"]) <= 4096 and len(kwargs["ConditionExpression"]) <= 4096
