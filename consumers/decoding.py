@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pybase64
+
 from producers.aggregation import deaggregate, is_aggregated
 from producers.events import REGISTRY
 from schemas import catalog
@@ -79,8 +81,12 @@ def _known(envelope: Envelope) -> Envelope:
 
 
 def kinesis_payload(record: Any) -> bytes:
-    """The raw bytes of a powertools ``KinesisStreamRecord`` (base64-decoded)."""
+    """The raw bytes of a powertools ``KinesisStreamRecord`` (base64-decoded).
+
+    pybase64 (SIMD) instead of ``binascii``: on ~1.5 KB of base64 it takes a quarter of
+    the time, and this runs once per record on every consumer's hot path.
+    """
     try:
-        return record.kinesis.data_as_bytes()
-    except (ValueError, TypeError) as exc:
+        return pybase64.b64decode(record.raw_event["kinesis"]["data"], validate=True)
+    except (KeyError, ValueError, TypeError) as exc:
         raise PoisonRecordError(f"record data is not base64: {exc}") from exc

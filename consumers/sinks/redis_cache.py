@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 
 import orjson
 import redis
+from hiredis import pack_command
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
 from redis.retry import Retry
@@ -173,7 +174,7 @@ class RedisCacheSink:
 
     def _commands(self, mutations: Sequence[CacheMutation]) -> list[_Command]:
         """EVALSHA arguments per mutation; one tight loop, as it runs once per event."""
-        ttl = self._ttl_ms
+        ttl = str(self._ttl_ms)  # hiredis packs str and bytes only
         commands: list[_Command] = []
         append = commands.append
         for m in mutations:
@@ -191,17 +192,38 @@ class RedisCacheSink:
         return commands
 
     def _evalsha_all(self, commands: list[_Command]) -> list[object]:
-        with self.client.pipeline(transaction=False) as pipe:
-            send = pipe.execute_command
-            for key, version, op, data, ttl in commands:
-                send("EVALSHA", _SHA, 1, key, version, op, data, ttl)
-            return pipe.execute(raise_on_error=False)
+        """Send every EVALSHA in one write, then read one reply each (errors as values).
+
+        This is what ``pipeline(transaction=False)`` does, without its per-command Python
+        bookkeeping: hiredis packs each command in C, and the whole batch goes out in one
+        ``sendall``. It roughly halves the client's cost per mutation.
+        """
+        pool = self.client.connection_pool
+        conn = pool.get_connection()
+        try:
+            conn.send_packed_command(
+                [b"".join([pack_command(("EVALSHA", _SHA, "1", *c)) for c in commands])], check_health=False
+            )
+            return [_reply(conn) for _ in commands]
+        except BaseException:
+            # A half-read reply stream cannot be reused: drop the connection.
+            conn.disconnect()
+            raise
+        finally:
+            pool.release(conn)
 
     def _load_script(self) -> None:
         sha = self.client.script_load(CAS_SCRIPT)
         if _text(sha) != _SHA:  # only a server that hashes differently could do this
             raise RuntimeError(f"redis named the cache script {sha!r}, expected {_SHA}")
         self._script_loaded = True
+
+
+def _reply(conn: redis.connection.AbstractConnection) -> object:
+    try:
+        return conn.read_response()
+    except ResponseError as exc:  # NOSCRIPT, OOM, WRONGTYPE: this command's answer
+        return exc
 
 
 def _applied(result: object, redis_key: str) -> bool:
