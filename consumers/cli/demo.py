@@ -113,8 +113,10 @@ def _run(runtime: LocalRuntime, tenants: list[str], started: float, console: Con
     return result
 
 
-def _wait_for_expiry(repo: Repository, counts: DemoCounts, console: Console, timeout: float = 90.0) -> None:
-    """DynamoDB deletes expired items on its own schedule (seconds locally, hours on AWS)."""
+def _wait_for_expiry(repo: Repository, counts: DemoCounts, console: Console, timeout: float = 240.0) -> None:
+    """DynamoDB deletes expired items on its own schedule: hours on AWS, usually seconds on
+    DynamoDB Local, but its sweeper slows down when a stack holds many TTL tables (after
+    ``auxeira generate``), hence the generous timeout."""
     deadline = time.monotonic() + timeout
     pending = list(counts.expiring)
     with console.status("waiting for DynamoDB to expire the TTL item"):

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from consumers.cli import counters, local
+from consumers.cli.generate import generate
 from consumers.cli.history import history_command
 from consumers.cli.run import run
 from consumers.cli.search import search as search_command
@@ -22,6 +23,7 @@ app.add_typer(counters.app, name="counters")
 app.command()(run)
 app.command("history")(history_command)
 app.command("search")(search_command)
+app.command()(generate)
 
 
 @app.command()

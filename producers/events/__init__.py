@@ -6,6 +6,7 @@ in :data:`REGISTRY`. Services add their own with ``@register``.
 
 from producers.events.published import (
     ChatbotTurn,
+    DashboardMetricRecorded,
     FeatureUse,
     GamificationAction,
     PageView,
@@ -36,4 +37,5 @@ __all__ = [
     "StripeMrrSync",
     "QuickBooksSync",
     "GamificationAction",
+    "DashboardMetricRecorded",
 ]

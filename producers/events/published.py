@@ -33,6 +33,7 @@ __all__ = [
     "StripeMrrSync",
     "QuickBooksSync",
     "GamificationAction",
+    "DashboardMetricRecorded",
 ]
 
 Id = Annotated[str, Field(min_length=1, max_length=128)]
@@ -228,3 +229,24 @@ class GamificationAction(PublishedEvent):
             expected = round(base * multiplier)
             raise ValueError(f"must be round(base_tokens x multiplier) = {expected}, got {awarded}")
         return awarded
+
+
+@register
+class DashboardMetricRecorded(PublishedEvent):
+    """One timestamped value on a dashboard of one of the seven user types (seed 001).
+
+    A *state*: keyed by subject and metric, so a projection keeps the latest observation;
+    its own id adds ``occurred_at``, so re-publishing the same point gives the same event id.
+    """
+
+    entity = "dashboard_metric"
+    key_fields = ("subject_id", "metric")
+    id_fields = ("subject_id", "metric", "occurred_at")
+    kind = "state"
+
+    tenant_id: Id
+    user_type: UserType
+    subject_id: Id
+    metric: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
+    value: float
+    unit: str = Field(min_length=1, max_length=16)
