@@ -43,6 +43,7 @@ __all__ = [
     "KinesisClient",
     "KinesisWriter",
     "chunk_records",
+    "split_by_limits",
     "effective_partition_key",
     "record_size",
 ]
@@ -151,15 +152,18 @@ def chunk_records(
             rejected.append(record)
         else:
             raise ValueError(f"record of {record_size(record)} bytes is over 1 MiB")
-    yield from _split(fitting, record_size)
+    yield from split_by_limits(fitting, record_size)
 
 
-def _split(items: Sequence[_T], size_of: Callable[[_T], int]) -> Iterator[list[_T]]:
+def split_by_limits(items: Sequence[_T], size_of: Callable[[_T], int], *,
+                    max_items: int = MAX_RECORDS_PER_REQUEST,
+                    max_bytes: int = MAX_REQUEST_BYTES) -> Iterator[list[_T]]:
+    """Consecutive chunks of ``items``, each within ``max_items`` and ``max_bytes``, in order."""
     chunk: list[_T] = []
     total = 0
     for item in items:
         size = size_of(item)
-        if chunk and (len(chunk) == MAX_RECORDS_PER_REQUEST or total + size > MAX_REQUEST_BYTES):
+        if chunk and (len(chunk) == max_items or total + size > max_bytes):
             yield chunk
             chunk, total = [], 0
         chunk.append(item)
@@ -272,7 +276,7 @@ class KinesisWriter:
                 return tally.result()
             if delay is not None:
                 self._sleep(delay)
-            for chunk in _split(heads, lambda item: item.size):
+            for chunk in split_by_limits(heads, lambda item: item.size):
                 self._send(chunk, queues, tally)
 
     def _delay_before(self, heads: list[_Item]) -> float | None:

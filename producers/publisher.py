@@ -59,7 +59,7 @@ from producers.aggregation import DEFAULT_BUCKETS, Aggregator
 from producers.events import REGISTRY, EventRegistry, PublishedEvent, to_envelope
 from producers.kinesis_writer import (
     MAX_RECORD_BYTES, MAX_RECORDS_PER_REQUEST, MAX_REQUEST_BYTES, ORDER_BLOCKED, KinesisClient,
-    KinesisWriter, OutgoingRecord, PutResult, effective_partition_key, record_size,
+    KinesisWriter, OutgoingRecord, PutResult, effective_partition_key, record_size, split_by_limits,
 )
 from producers.stream_router import partition_key
 from schemas.envelope import encode
@@ -383,14 +383,4 @@ def _members(record: OutgoingRecord) -> list[_Pending]:
 
 def _batches(records: list[OutgoingRecord], max_records: int,
              max_bytes: int) -> Iterator[list[OutgoingRecord]]:
-    batch: list[OutgoingRecord] = []
-    total = 0
-    for record in records:
-        size = record_size(record)
-        if batch and (len(batch) == max_records or total + size > max_bytes):
-            yield batch
-            batch, total = [], 0
-        batch.append(record)
-        total += size
-    if batch:
-        yield batch
+    return split_by_limits(records, record_size, max_items=max_records, max_bytes=max_bytes)

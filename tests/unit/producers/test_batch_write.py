@@ -6,16 +6,14 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from producers.batch_write import WriteOperation, parse_operation, InvalidOperationError
-from producers.history import HistoryReader, history_table_kwargs
-from producers.history_items import HISTORY_TABLE
+from producers.history import HistoryReader
 from producers.repository import Repository
 from schemas import catalog
+from tests.moto_tables import moto_dynamodb
 from tests.factories import make_item, make_key
 
 ENV = "test"
@@ -25,13 +23,7 @@ _TABLES = ("loans", "loan-participants", "startups")
 
 @pytest.fixture
 def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        for name in _TABLES:
-            ddb.create_table(**catalog.table(name).create_table_kwargs(ENV))
-        ddb.create_table(**history_table_kwargs(HISTORY_TABLE.physical_name(ENV)))
+    with moto_dynamodb(monkeypatch, [catalog.table(name) for name in _TABLES], ENV, history=True) as ddb:
         yield ddb
 
 

@@ -8,9 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 from rich.console import Console
 
 from consumers.cli.history import show_history
@@ -22,6 +20,7 @@ from producers.repository import Repository
 from schemas import catalog
 from schemas.errors import ConflictError, NotFoundError
 from schemas.fields import drop_paths
+from tests.moto_tables import moto_dynamodb
 from tests.factories import ENTITY_NAMES, make_item, make_key
 
 ENV = "test"
@@ -39,13 +38,7 @@ class TickingClock:
 
 @pytest.fixture
 def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        for table in catalog.TABLES:
-            ddb.create_table(**table.create_table_kwargs(ENV))
-        ddb.create_table(**history_table_kwargs(HISTORY_TABLE.physical_name(ENV)))
+    with moto_dynamodb(monkeypatch, catalog.TABLES, ENV, history=True) as ddb:
         yield ddb
 
 

@@ -7,9 +7,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from producers.repository import Repository
 from schemas import catalog
@@ -18,6 +16,7 @@ from schemas.entities.lending import (
 )
 from schemas.errors import EntityValidationError
 from schemas.fields import FieldClass
+from tests.moto_tables import moto_dynamodb
 from tests.factories import make_item, make_key
 
 ENV = "test"
@@ -26,12 +25,7 @@ ACTOR = "user:alice"
 
 @pytest.fixture
 def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        for name in ("loans", "loan-participants"):
-            ddb.create_table(**catalog.table(name).create_table_kwargs(ENV))
+    with moto_dynamodb(monkeypatch, [catalog.table("loans"), catalog.table("loan-participants")], ENV) as ddb:
         yield ddb
 
 

@@ -6,13 +6,12 @@ import base64
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from producers.pagination import InvalidCursorError, InvalidQueryError, Page, decode_cursor, encode_cursor
 from producers.repository import Repository
 from schemas import catalog
+from tests.moto_tables import moto_dynamodb
 from tests.factories import make_item
 
 ENV = "test"
@@ -23,13 +22,9 @@ _TABLES = ("users", "startups", "activities", "chatbot-conversations", "investor
 
 @pytest.fixture
 def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        for name in _TABLES:
-            ddb.create_table(**catalog.table(name).create_table_kwargs(ENV))
-        ddb.create_table(**catalog.table("organizations", "devinsights-{name}-{env}").create_table_kwargs(ENV))
+    specs = [catalog.table(name) for name in _TABLES]
+    specs.append(catalog.table("organizations", "devinsights-{name}-{env}"))
+    with moto_dynamodb(monkeypatch, specs, ENV) as ddb:
         yield ddb
 
 

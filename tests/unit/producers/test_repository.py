@@ -8,13 +8,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
 from producers.dynamo_values import (
     deserialize_item,
@@ -27,6 +25,7 @@ from producers.repository import AUDIT_FIELDS, Repository
 from schemas import catalog
 from schemas.errors import ConflictError, EntityValidationError, NotFoundError
 from schemas.tables import KeyStyle
+from tests.moto_tables import moto_dynamodb
 from tests.factories import ENTITY_NAMES, make_item, make_key
 
 ENV = "test"
@@ -50,13 +49,7 @@ class TickingClock:
 
 @pytest.fixture
 def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        for table in catalog.TABLES:
-            ddb.create_table(**table.create_table_kwargs(ENV))
+    with moto_dynamodb(monkeypatch, catalog.TABLES, ENV) as ddb:
         yield ddb
 
 

@@ -1,0 +1,35 @@
+"""Tables in moto's in-process DynamoDB, created from the specs, for the write-path unit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from producers.history import HISTORY_TABLE, history_table_kwargs
+from schemas.tables import TableSpec
+
+__all__ = ["moto_dynamodb"]
+
+
+@contextmanager
+def moto_dynamodb(monkeypatch: pytest.MonkeyPatch, specs: Iterable[TableSpec], env: str, *,
+                  history: bool = False) -> Iterator[Any]:
+    """A low-level DynamoDB client on moto with these tables (and the history table) created.
+
+    Fake credentials are set so that no test can reach a real account.
+    """
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        for spec in specs:
+            client.create_table(**spec.create_table_kwargs(env))
+        if history:
+            client.create_table(**history_table_kwargs(HISTORY_TABLE.physical_name(env)))
+        yield client
