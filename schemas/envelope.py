@@ -17,7 +17,6 @@ one it stored, so duplicates and late arrivals are no-ops whatever the delivery 
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import datetime
 from enum import StrEnum
@@ -109,11 +108,6 @@ def event_id_for(source: str, position: str) -> str:
         position: its position there (stream sequence number, or a publisher's own id).
     """
     return str(uuid.uuid5(_EVENT_NAMESPACE, f"{source}\x1f{position}"))
-
-
-def content_id(payload: bytes) -> str:
-    """A short stable digest of bytes (used to name dead letters and files)."""
-    return hashlib.blake2b(payload, digest_size=10).hexdigest()
 
 
 def encode(envelope: Envelope) -> bytes:
