@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -20,20 +20,11 @@ from producers.repository import Repository
 from schemas import catalog
 from schemas.errors import ConflictError, NotFoundError
 from schemas.fields import drop_paths
+from tests.clocks import T0, TickingClock
 from tests.moto_tables import moto_dynamodb
 from tests.factories import ENTITY_NAMES, make_item, make_key
 
 ENV = "test"
-T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
-
-
-class TickingClock:
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def __call__(self) -> datetime:
-        self.calls += 1
-        return T0 + timedelta(seconds=self.calls - 1)
 
 
 @pytest.fixture

@@ -25,26 +25,12 @@ from producers.repository import AUDIT_FIELDS, Repository
 from schemas import catalog
 from schemas.errors import ConflictError, EntityValidationError, NotFoundError
 from schemas.tables import KeyStyle
+from tests.clocks import TickingClock
 from tests.moto_tables import moto_dynamodb
 from tests.factories import ENTITY_NAMES, make_item, make_key
 
 ENV = "test"
 ACTOR = "user:alice"
-T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
-
-
-class TickingClock:
-    """Each call is one second after the previous one, starting at T0."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def __call__(self) -> datetime:
-        self.calls += 1
-        return T0 + timedelta(seconds=self.calls - 1)
-
-    def at(self, call: int) -> str:
-        return format_timestamp(T0 + timedelta(seconds=call - 1))
 
 
 @pytest.fixture
