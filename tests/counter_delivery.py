@@ -20,7 +20,8 @@ from schemas.envelope import Envelope
 from schemas.errors import RetryableSinkError
 from tests.kinesis_records import kinesis_event, kinesis_record
 
-__all__ = ["FaultySink", "Delivery", "deliver", "on_shards", "applied_once", "counters_of", "delivery_strategy"]
+__all__ = ["FaultySink", "Delivery", "deliver", "deliver_reordered", "on_shards", "applied_once", "counters_of",
+           "delivery_strategy"]
 
 
 class FaultySink(InMemoryCounterSink):
@@ -107,3 +108,20 @@ delivery_strategy = st.builds(
     Delivery, size=st.integers(1, 12), fault=st.sampled_from([None, "fail", "fail", "crash"]),
     at=st.integers(0, 11), twice=st.booleans(),
 )
+
+
+def deliver_reordered(events: list[Envelope], data: st.DataObject, dead_letter_root: Any) -> tuple[FaultySink, list[Envelope]]:
+    """Draw an order, a shard per event and a delivery plan, then deliver through the handler.
+
+    Returns the sink and the events in the order they were put on the shards.
+    """
+    from consumers.dead_letters import LocalDeadLetters
+    from consumers.handlers.counters import build_handler
+
+    order = data.draw(st.permutations(range(len(events))), label="order")
+    shuffled = [events[i] for i in order]
+    shard_of = data.draw(st.lists(st.integers(0, 1), min_size=len(shuffled), max_size=len(shuffled)))
+    plan = data.draw(st.lists(delivery_strategy, max_size=30), label="deliveries")
+    sink = FaultySink()
+    deliver(build_handler(sink, LocalDeadLetters(dead_letter_root)), sink, on_shards(shuffled, shard_of), iter(plan))
+    return sink, shuffled

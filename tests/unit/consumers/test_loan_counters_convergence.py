@@ -27,7 +27,7 @@ from consumers.verify_counters import compare_counters
 from schemas.entities.lending import funding_summary
 from schemas.envelope import Envelope, Source
 from tests.counter_delivery import (
-    Delivery, FaultySink, applied_once, counters_of, deliver, delivery_strategy, on_shards,
+    Delivery, FaultySink, applied_once, counters_of, deliver, deliver_reordered, on_shards,
 )
 
 T0 = datetime(2026, 1, 2, tzinfo=timezone.utc)
@@ -138,13 +138,8 @@ ops_strategy = st.lists(
 def test_any_order_and_any_redelivery_give_the_reference_funding_figures(ops, data, tmp_path) -> None:
     # GIVEN a lending history, reordered, spread over two shards
     history = build_history(ops)
-    order = data.draw(st.permutations(range(len(history.events))), label="order")
-    shuffled = [history.events[i] for i in order]
-    shard_of = data.draw(st.lists(st.integers(0, 1), min_size=len(shuffled), max_size=len(shuffled)))
-    plan = data.draw(st.lists(delivery_strategy, max_size=30), label="deliveries")
     # WHEN every shard is delivered with crashes, throttled items and duplicate batches
-    sink = FaultySink()
-    deliver(build_handler(sink, LocalDeadLetters(tmp_path)), sink, on_shards(shuffled, shard_of), iter(plan))
+    sink, shuffled = deliver_reordered(history.events, data, tmp_path)
     event(f"a loan fully funded: {any(s.get('is_fully_funded') for s in _summaries(sink))}")
     event(f"a target arrived after a newer one: {_stale_target_came_late(shuffled)}")
     # THEN every loan's computed fields are funding_summary over the final tables
