@@ -6,6 +6,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import threading
+
 import boto3
 import pytest
 from moto import mock_aws
@@ -13,7 +15,7 @@ from moto import mock_aws
 from producers.history import HISTORY_TABLE, history_table_kwargs
 from schemas.tables import TableSpec
 
-__all__ = ["moto_dynamodb"]
+__all__ = ["moto_dynamodb", "serialized"]
 
 
 @contextmanager
@@ -33,3 +35,28 @@ def moto_dynamodb(monkeypatch: pytest.MonkeyPatch, specs: Iterable[TableSpec], e
         if history:
             client.create_table(**history_table_kwargs(HISTORY_TABLE.physical_name(env)))
         yield client
+
+
+class _Serialized:
+    """moto's in-process backend is not thread-safe (it deep-copies shared dicts), so calls
+    from a writer's thread pool are serialized here; the pool's scheduling still runs."""
+
+    def __init__(self, inner: Any):
+        self._inner = inner
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attr(*args, **kwargs)
+
+        return call
+
+
+def serialized(client: Any) -> Any:
+    """``client`` with its calls made one at a time, for code under test that uses threads."""
+    return _Serialized(client)

@@ -40,6 +40,7 @@ from schemas.errors import RetryableSinkError
 
 TABLE = counters_table_name("test")
 SHARD = "shardId-000000000000"
+from tests.moto_tables import serialized
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 def sink(request: pytest.FixtureRequest) -> Any:
     if request.param == "memory":
         return InMemoryCounterSink()
-    return DynamoCounterSink(request.getfixturevalue("dynamodb"), TABLE, max_workers=4)
+    return DynamoCounterSink(serialized(request.getfixturevalue("dynamodb")), TABLE, max_workers=4)
 
 
 def event(seq: int, parent: str = "STARTUP#s1", add: int = 1, *, tenant: str = "t1",
@@ -252,7 +253,7 @@ def test_an_unreachable_table_fails_each_item_with_a_retryable_error() -> None:
 
 
 def test_many_items_written_concurrently(dynamodb: Any) -> None:
-    sink = DynamoCounterSink(dynamodb, TABLE, max_workers=8)
+    sink = DynamoCounterSink(serialized(dynamodb), TABLE, max_workers=8)
     events = [event(seq, f"STARTUP#s{seq % 40}", add=seq) for seq in range(1, 201)]
     assert sink.write(coalesce(events)) == [WriteOutcome.APPLIED] * 40
     assert snapshot(sink) == applied_once(events)

@@ -13,7 +13,7 @@ from producers.batch_write import WriteOperation, parse_operation, InvalidOperat
 from producers.history import HistoryReader
 from producers.repository import Repository
 from schemas import catalog
-from tests.moto_tables import moto_dynamodb
+from tests.moto_tables import moto_dynamodb, serialized
 from tests.factories import make_item, make_key
 
 ENV = "test"
@@ -27,29 +27,9 @@ def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield ddb
 
 
-class _Serialized:
-    """moto's in-process backend is not thread-safe (it deep-copies shared dicts), so calls
-    from the batch writer's pool are serialized here; the pool's scheduling still runs."""
-
-    def __init__(self, inner: Any):
-        self._inner = inner
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return attr(*args, **kwargs)
-
-        return call
-
-
 @pytest.fixture(params=[False, True], ids=["plain", "history"])
 def repo(client: Any, request: pytest.FixtureRequest) -> Repository:
-    return Repository(_Serialized(client), env=ENV, history=request.param, max_workers=4)
+    return Repository(serialized(client), env=ENV, history=request.param, max_workers=4)
 
 
 def _create(entity: str, n: int, **overrides: Any) -> dict[str, Any]:
@@ -169,7 +149,7 @@ class _FlakyClient:
 
 @pytest.mark.parametrize("history", [False, True], ids=["plain", "history"])
 def test_a_service_error_on_one_item_leaves_the_others_written_in_parallel(client: Any, history: bool) -> None:
-    flaky = _FlakyClient(client, failing_key="LOAN#l3")
+    flaky = _FlakyClient(serialized(client), failing_key="LOAN#l3")
     repo = Repository(flaky, env=ENV, history=history, max_workers=4)
     outcome = repo.batch_write([_create("loan", n) for n in range(12)], actor=ACTOR)
     statuses = [r["status"] for r in outcome["results"]]

@@ -44,6 +44,7 @@ ALL_OPS = {
     ("Update", "startup"), ("Update", "loan"), ("Update", "loan_participant"),
     ("Publish", "dashboard_metric"),
 }
+from tests.moto_tables import serialized
 
 
 class FakeClock:
@@ -340,7 +341,7 @@ def test_same_seed_builds_the_same_ops_and_another_seed_does_not() -> None:
 def test_same_seed_writes_identical_items_into_two_tables(ddb: Any) -> None:
     # WHEN the same workload runs twice, into two environments, on several threads
     for env in ("one", "two"):
-        summary = run_workload(phases(SMALL), repository=lambda env=env: _repo(ddb, env), threads=3)
+        summary = run_workload(phases(SMALL), repository=lambda env=env: _repo(serialized(ddb), env), threads=3)
         assert summary["summary"]["failed"] == 0
     # THEN the tables hold the same items, audit fields included (the clock is injected)
     one, two = _scan(ddb, "one"), _scan(ddb, "two")
@@ -352,7 +353,7 @@ def test_every_generated_entity_validates_through_its_model(ddb: Any) -> None:
     ops = _all_ops(SMALL)
     assert {(type(op).__name__, op.entity) for op in ops} == ALL_OPS
     # WHEN it is written through the repository (events skipped: no publisher)
-    summary = run_workload(phases(SMALL), repository=lambda: _repo(ddb, "one"), threads=2)
+    summary = run_workload(phases(SMALL), repository=lambda: _repo(serialized(ddb), "one"), threads=2)
     # THEN nothing failed and every create and update reached its table
     assert summary["summary"]["failed"] == 0, summary["errors"]
     assert summary["summary"]["skipped"] == sum(isinstance(op, Publish) for op in ops)
