@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from consumers.projections.counters import coalesce, pad_sequence, to_event
@@ -21,7 +22,7 @@ from schemas.errors import RetryableSinkError
 from tests.kinesis_records import kinesis_event, kinesis_record
 
 __all__ = ["FaultySink", "Delivery", "deliver", "deliver_reordered", "on_shards", "applied_once", "counters_of",
-           "delivery_strategy"]
+           "delivery_strategy", "ops_strategy", "PROPERTY_SETTINGS"]
 
 
 class FaultySink(InMemoryCounterSink):
@@ -125,3 +126,14 @@ def deliver_reordered(events: list[Envelope], data: st.DataObject, dead_letter_r
     sink = FaultySink()
     deliver(build_handler(sink, LocalDeadLetters(dead_letter_root)), sink, on_shards(shuffled, shard_of), iter(plan))
     return sink, shuffled
+
+
+def ops_strategy(ops: tuple[Any, ...], entities: int) -> st.SearchStrategy:
+    """Histories of 8 to 60 operations: (operation, entity index, random value)."""
+    return st.lists(st.tuples(st.sampled_from(ops), st.integers(0, entities - 1), st.integers(0, 10_000)),
+                    min_size=8, max_size=60)
+
+
+#: Both convergence properties: many examples, no deadline (a delivery plan may be long).
+PROPERTY_SETTINGS = settings(max_examples=300, deadline=None,
+                             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

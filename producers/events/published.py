@@ -46,50 +46,48 @@ def _close(actual: float, expected: float) -> bool:
     return abs(actual - expected) <= _TOLERANCE * max(1.0, abs(expected))
 
 
-@register
-class PageView(PublishedEvent):
-    """A dashboard page was viewed (behavioural tracking)."""
+class _Tracking(PublishedEvent):
+    """Fields every behavioural-tracking event carries: who, in which session, on which dashboard."""
 
-    entity = "page_view"
-    key_fields = ("view_id",)
     actor_field = "user_id"
 
-    view_id: Id
     tenant_id: Id
     user_id: Id
     session_id: str | None = None
     startup_id: str | None = None
     dashboard: UserType | None = None
+    duration_ms: int | None = Field(default=None, ge=0)
+    properties: Json = Field(default_factory=dict)
+
+
+@register
+class PageView(_Tracking):
+    """A dashboard page was viewed (behavioural tracking)."""
+
+    entity = "page_view"
+    key_fields = ("view_id",)
+
+    view_id: Id
     path: str = Field(min_length=1, max_length=2048, pattern=r"^/")
     title: str | None = None
     referrer: str | None = None
-    duration_ms: int | None = Field(default=None, ge=0)
     device_type: Literal["desktop", "mobile", "tablet"] | None = None
     browser: str | None = None
     utm_source: str | None = None
     utm_medium: str | None = None
     utm_campaign: str | None = None
-    properties: Json = Field(default_factory=dict)
 
 
 @register
-class FeatureUse(PublishedEvent):
+class FeatureUse(_Tracking):
     """A feature was used: the SSE calculator run, a report exported (behavioural tracking)."""
 
     entity = "feature_use"
     key_fields = ("usage_id",)
-    actor_field = "user_id"
 
     usage_id: Id
-    tenant_id: Id
-    user_id: Id
-    session_id: str | None = None
-    startup_id: str | None = None
-    dashboard: UserType | None = None
     feature: str = Field(min_length=1, max_length=128, pattern=r"^[a-z][a-z0-9_.]*$")
     action: Literal["opened", "used", "completed", "dismissed", "failed"] = "used"
-    duration_ms: int | None = Field(default=None, ge=0)
-    properties: Json = Field(default_factory=dict)
 
 
 @register

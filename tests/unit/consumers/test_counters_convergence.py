@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from consumers.dead_letters import LocalDeadLetters
@@ -20,7 +20,7 @@ from consumers.verify import Expected
 from consumers.verify_counters import compare_counters
 from schemas.envelope import Envelope, Source
 from tests.counter_delivery import (
-    Delivery, FaultySink, applied_once, counters_of, deliver, deliver_reordered, on_shards,
+    Delivery, FaultySink, applied_once, counters_of, deliver, deliver_reordered, on_shards, ops_strategy, PROPERTY_SETTINGS,
 )
 
 T0 = datetime(2026, 1, 2, tzinfo=timezone.utc)
@@ -92,15 +92,8 @@ def build_history(ops: list[tuple[str, int, int]]) -> History:
 
 # -- the property --------------------------------------------------------------------------------
 
-ops_strategy = st.lists(
-    st.tuples(st.sampled_from(OPS), st.integers(0, len(ENTITIES) - 1), st.integers(0, 10_000)),
-    min_size=8, max_size=60,
-)
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
-@given(ops=ops_strategy, data=st.data())
+@PROPERTY_SETTINGS
+@given(ops=ops_strategy(OPS, len(ENTITIES)), data=st.data())
 def test_any_order_and_any_redelivery_give_the_counters_of_the_history_applied_once(ops, data, tmp_path) -> None:
     # GIVEN a change history, reordered, spread over two shards
     history = build_history(ops)
