@@ -31,15 +31,15 @@ from hiredis import pack_command
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from bench.workload import build_workload, to_kinesis_records
-from consumers.dead_letters import LocalDeadLetters
-from consumers.decoding import envelopes_of, kinesis_payload
+from auxeira.runtime.dead_letters import LocalDeadLetters
+from auxeira.runtime.bus import envelopes_of, kinesis_payload
 from consumers.handlers import cache as cache_handler
 from consumers.handlers import search as search_handler
 from consumers.projections import cache, counters
 from consumers.projections.mutations import CacheSet
 from consumers.sinks.redis_cache import CAS_SCRIPT, RedisCacheSink
 from consumers.sinks.search_embedded import EmbeddedSearchSink
-from infra.event_source_mappings import mapping
+from schemas.resources import mapping
 from infra.local.redis_server import start_redis, stop_redis
 
 BATCH = 500  # records per Lambda invocation (the ESM's BatchSize)

@@ -35,8 +35,8 @@ import orjson
 from aws_lambda_powertools import Logger
 from moto import mock_aws
 
-from consumers.decoding import envelopes_of
-from producers.events import (
+from auxeira.runtime.bus import envelopes_of
+from schemas.events import (
     ChatbotTurn, FeatureUse, GamificationAction, PageView, PublishedEvent, QuickBooksSync, StripeMrrSync,
     to_envelope,
 )

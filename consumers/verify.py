@@ -12,7 +12,7 @@ from typing import Any, Iterable, Iterator
 
 from consumers.projections.cache import cache_key
 from consumers.sinks.cache_base import CacheSink
-from producers.dynamo_values import deserialize_item
+from schemas.wire.dynamodb import deserialize_item
 from schemas.fields import drop_paths
 from schemas.tables import TableSpec
 

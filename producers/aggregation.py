@@ -41,25 +41,19 @@ aggregated and plain records can share a stream.
 from __future__ import annotations
 
 import hashlib
-import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from types import ModuleType
 
 from producers.kinesis_writer import MAX_RECORD_BYTES, OutgoingRecord, effective_partition_key
-from schemas.errors import PoisonRecordError
+from schemas.wire.kpl import MAGIC, deaggregate, is_aggregated, kpl_module
 
 __all__ = ["MAGIC", "DEFAULT_BUCKETS", "Aggregator", "bucket_of", "bucket_partition_key",
            "is_aggregated", "deaggregate"]
 
-MAGIC = b"\xf3\x89\x9a\xc2"
-_DIGEST_BYTES = 16
 DEFAULT_BUCKETS = 256
 # Finding a bucket's key costs ~`buckets` MD5s; 1024 buckets is ~1 M MD5s in all.
 _MAX_BUCKETS = 1024
-_KPL_LOCK = threading.Lock()  # two threads saving and restoring sys.path must not interleave
 
 
 def bucket_of(partition_key: str, buckets: int = DEFAULT_BUCKETS) -> int:
@@ -131,38 +125,8 @@ class Aggregator:
         return out + _close(key, current, carried)
 
 
-def is_aggregated(data: bytes) -> bool:
-    """True when ``data`` starts like a KPL aggregated record."""
-    return data[:4] == MAGIC and len(data) > len(MAGIC) + _DIGEST_BYTES
-
-
-def deaggregate(data: bytes) -> list[bytes]:
-    """The user records' data in an aggregated record, in order; ``[data]`` for a plain one.
-
-    Raises:
-        PoisonRecordError: the magic bytes are there but the digest does not match or
-            the protobuf does not parse. (``aws_kinesis_agg.deaggregator`` would pass
-            such a record on as plain data, or print an error and drop the rest of its
-            user records; neither is acceptable here.)
-    """
-    if not is_aggregated(data):
-        return [data]
-    body, digest = data[len(MAGIC):-_DIGEST_BYTES], data[-_DIGEST_BYTES:]
-    if hashlib.md5(body).digest() != digest:
-        raise PoisonRecordError("KPL aggregated record: MD5 digest does not match its body")
-    message = _kpl().messages_pb2.AggregatedRecord()
-    try:
-        message.ParseFromString(body)
-    except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError or RuntimeError
-        raise PoisonRecordError(f"KPL aggregated record: protobuf does not parse: {exc}") from exc
-    keys = len(message.partition_key_table)
-    if any(record.partition_key_index >= keys for record in message.records):
-        raise PoisonRecordError("KPL aggregated record: a user record's partition key index is out of range")
-    return [record.data for record in message.records]
-
-
 def _agg_record(limit: int):
-    return _kpl().aggregator.AggRecord(limit)
+    return kpl_module().aggregator.AggRecord(limit)
 
 
 def _close(key: str, agg, members: list[OutgoingRecord]) -> list[OutgoingRecord]:
@@ -170,22 +134,3 @@ def _close(key: str, agg, members: list[OutgoingRecord]) -> list[OutgoingRecord]
         return []
     _, _, data = agg.get_contents()
     return [OutgoingRecord(data, key, ref=tuple(members))]
-
-
-@lru_cache(maxsize=1)
-def _kpl() -> ModuleType:
-    """The ``aws_kinesis_agg`` package, loaded on first use.
-
-    Its modules put their own folder first on ``sys.path`` at import (so that
-    ``messages_pb2`` can ``import config_pb2``); the path is restored once they are
-    loaded, so that folder does not shadow other top-level modules for the rest of the
-    process.
-    """
-    with _KPL_LOCK:
-        saved = list(sys.path)
-        try:
-            import aws_kinesis_agg
-            from aws_kinesis_agg import aggregator, messages_pb2  # noqa: F401 - loads both
-        finally:
-            sys.path[:] = saved
-    return aws_kinesis_agg

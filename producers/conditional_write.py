@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from botocore.exceptions import ClientError
 
-from producers.dynamo_values import deserialize_item
+from schemas.wire.dynamodb import deserialize_item
 from producers.history_items import history_put
 
 __all__ = ["ConditionFailed", "send_write"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from producers.dynamo_values import deserialize_item
+from schemas.wire.dynamodb import deserialize_item
 from producers.history_items import HISTORY_TABLE, history_pk, history_table_kwargs
 from producers.pagination import Page, decode_cursor, encode_cursor
 from producers.write_plan import Key, resolve_target

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 import orjson
 
-from producers.dynamo_values import serialize_item
+from schemas.wire.dynamodb import serialize_item
 from schemas.fields import drop_paths
 from schemas.tables import EntitySpec, KeyStyle, TableSpec
 

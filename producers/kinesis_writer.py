@@ -28,7 +28,7 @@ from typing import Any, Protocol, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from producers.backoff import full_jitter
+from auxeira.runtime.retry import full_jitter
 
 __all__ = [
     "MAX_RECORDS_PER_REQUEST",

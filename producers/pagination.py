@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 
 import orjson
 
-from producers.dynamo_values import serialize_item
+from schemas.wire.dynamodb import serialize_item
 from producers.write_plan import AUDIT_FIELDS
 from schemas.errors import PipelineError
 from schemas.tables import EntitySpec, Gsi, KeyStyle, TableSpec

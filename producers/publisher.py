@@ -56,7 +56,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from producers.aggregation import DEFAULT_BUCKETS, Aggregator
-from producers.events import REGISTRY, EventRegistry, PublishedEvent, to_envelope
+from schemas.events import REGISTRY, EventRegistry, PublishedEvent, to_envelope
 from producers.kinesis_writer import (
     MAX_RECORD_BYTES, MAX_RECORDS_PER_REQUEST, MAX_REQUEST_BYTES, ORDER_BLOCKED, KinesisClient,
     KinesisWriter, OutgoingRecord, PutResult, effective_partition_key, record_size, split_by_limits,

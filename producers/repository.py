@@ -14,7 +14,7 @@ entry are stored together or not at all.
 
 Values go in and come out as plain JSON (``str``, ``int``, ``float``, ``bool``,
 ``list``, ``dict``). Every datetime is stored as
-:func:`~producers.dynamo_values.format_timestamp` writes it
+:func:`~schemas.wire.dynamodb.format_timestamp` writes it
 (``2026-01-02T03:04:05.123456Z``), so timestamps inside sort keys sort by time.
 """
 
@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Mapping, NoReturn
 
 from producers.batch_write import BatchResult, WriteOperation, run_batch
 from producers.conditional_write import ConditionFailed, send_write
-from producers.dynamo_values import deserialize_item, format_timestamp, serialize_item, utc_now
+from schemas.wire.dynamodb import deserialize_item, format_timestamp, serialize_item, utc_now
 from producers.history_items import HISTORY_TABLE, history_item
 from producers.pagination import (
     MAX_LIMIT, InvalidQueryError, Page, SortCondition, decode_cursor, encode_cursor, plan_query,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from producers.dynamo_values import deserialize_item
+from schemas.wire.dynamodb import deserialize_item
 from schemas import catalog
 from schemas.envelope import Action, Envelope, Source, event_id_for
 from schemas.errors import PoisonRecordError

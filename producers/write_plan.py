@@ -7,7 +7,7 @@ same plans, so a write validates the same way whichever door it came through.
 
 Values go in and come out as plain JSON (``str``, ``int``, ``float``, ``bool``,
 ``list``, ``dict``); every datetime is stored as
-:func:`~producers.dynamo_values.format_timestamp` writes it, so timestamps inside sort
+:func:`~schemas.wire.dynamodb.format_timestamp` writes it, so timestamps inside sort
 keys sort by time.
 """
 
@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
-from producers.dynamo_values import format_timestamp, from_dynamo, number_error, serialize_item, to_dynamo
+from schemas.wire.dynamodb import format_timestamp, from_dynamo, number_error, serialize_item, to_dynamo
 from schemas import catalog
 from schemas.entities.base import AuditedModel
 from schemas.errors import EntityValidationError, PoisonRecordError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from producers.dynamo_values import format_timestamp
+from schemas.wire.dynamodb import format_timestamp
 
 __all__ = ["T0", "TickingClock"]
 

@@ -116,7 +116,7 @@ def deliver_reordered(events: list[Envelope], data: st.DataObject, dead_letter_r
 
     Returns the sink and the events in the order they were put on the shards.
     """
-    from consumers.dead_letters import LocalDeadLetters
+    from auxeira.runtime.dead_letters import LocalDeadLetters
     from consumers.handlers.counters import build_handler
 
     order = data.draw(st.permutations(range(len(events))), label="order")

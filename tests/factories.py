@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Callable
 
-from producers.dynamo_values import format_timestamp, serialize_item
+from schemas.wire.dynamodb import format_timestamp, serialize_item
 from producers.repository import build_item
 from schemas import catalog
 from schemas.entities.auxeira import USER_TYPES

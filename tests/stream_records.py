@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from producers.dynamo_values import serialize_item
+from schemas.wire.dynamodb import serialize_item
 
 _sequence = itertools.count(1_000_000_000_000_000_000)
 

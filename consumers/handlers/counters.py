@@ -23,13 +23,13 @@ from typing import Any, Protocol, Sequence
 
 from aws_lambda_powertools.utilities.batch import EventType
 
-from consumers.batch import Handler, Staged, lazy_handler, record_position, staged_handler
-from consumers.dead_letters import DeadLetterStore, dead_letter_store
-from consumers.decoding import envelopes_of, kinesis_payload, order_key
+from auxeira.runtime.batch import Handler, Staged, lazy_handler, record_position, staged_handler
+from auxeira.runtime.dead_letters import DeadLetterStore, dead_letter_store
+from auxeira.runtime.bus import envelopes_of, kinesis_payload, order_key
 from consumers.projections import counters
 from consumers.projections.counter_rules import RULES, CounterRule
 from consumers.projections.counters import CounterEvent, CounterUpdate, WriteOutcome
-from consumers.settings import PipelineSettings
+from auxeira.runtime.settings import PipelineSettings
 
 __all__ = ["CONSUMER", "CounterWriter", "apply_events", "build_handler", "handler"]
 

@@ -20,12 +20,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import EventType
 
-from consumers.batch import Handler, Staged, lazy_handler, staged_handler
-from consumers.dead_letters import DeadLetterStore, dead_letter_store
-from consumers.decoding import envelopes_of, kinesis_payload, order_key
+from auxeira.runtime.batch import Handler, Staged, lazy_handler, staged_handler
+from auxeira.runtime.dead_letters import DeadLetterStore, dead_letter_store
+from auxeira.runtime.bus import envelopes_of, kinesis_payload, order_key
 from consumers.projections import search
 from consumers.projections.search import SearchMutation
-from consumers.settings import PipelineSettings
+from auxeira.runtime.settings import PipelineSettings
 from consumers.sinks.search_base import Done, SearchSink
 from schemas.errors import PoisonRecordError, RetryableSinkError
 

@@ -61,7 +61,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from consumers.projections.counters import (
     VERSION_PREFIX, CounterItem, CounterUpdate, Latest, WriteOutcome, WriteStats, item_key,
 )
-from producers.backoff import full_jitter
+from auxeira.runtime.retry import full_jitter
 from schemas.errors import RetryableSinkError
 
 __all__ = [

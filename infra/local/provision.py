@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from consumers.checkpoints import checkpoint_table_kwargs
+from auxeira.runtime.checkpoints import checkpoint_table_kwargs
 from consumers.sinks.counters_dynamo import counters_table_kwargs, counters_table_name
 from producers.history import HISTORY_TABLE, history_table_kwargs
 from schemas.tables import TableSpec

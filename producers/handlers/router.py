@@ -12,9 +12,9 @@ from typing import Any, Sequence
 
 from aws_lambda_powertools.utilities.batch import EventType
 
-from consumers.batch import Handler, Staged, lazy_handler, staged_handler
-from consumers.dead_letters import DeadLetterStore, dead_letter_store
-from consumers.settings import PipelineSettings
+from auxeira.runtime.batch import Handler, Staged, lazy_handler, staged_handler
+from auxeira.runtime.dead_letters import DeadLetterStore, dead_letter_store
+from auxeira.runtime.settings import PipelineSettings
 from producers.kinesis_writer import MAX_RECORD_BYTES, KinesisWriter, OutgoingRecord, record_size
 from producers.stream_router import partition_key, to_envelope
 from schemas.envelope import encode

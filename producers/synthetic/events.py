@@ -1,7 +1,7 @@
 """The generator's published events: the ``dashboard_metric`` event type, and the published
 form of generated table data for ``--via publisher``.
 
-``dashboard_metric`` (:class:`~producers.events.published.DashboardMetricRecorded`) is
+``dashboard_metric`` (:class:`~schemas.events.published.DashboardMetricRecorded`) is
 registered with the other published events, so every consumer knows it.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Mapping
 
-from producers.events.published import ChatbotTurn, DashboardMetricRecorded, GamificationAction, StripeMrrSync
+from schemas.events.published import ChatbotTurn, DashboardMetricRecorded, GamificationAction, StripeMrrSync
 from producers.synthetic.dashboards import SNAPSHOT_TIME, DashboardMetric
 
 __all__ = ["DashboardMetricRecorded", "dashboard_event", "stripe_sync", "chatbot_turn",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from consumers.local_runtime import LocalRuntime, provision
+from auxeira.operations.local_stack_pipeline import LocalRuntime, provision
 from infra.local import Endpoints, LocalStack, LocalStackSettings
 from infra.local.processes import free_port
 from infra.local.provision import delete_tables

@@ -8,7 +8,7 @@ import orjson
 import pytest
 from rich.console import Console
 
-from consumers.cli.demo import run_demo
+from auxeira.cli.demo import run_demo
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from infra.local import Endpoints
-from producers.dynamo_values import serialize_item
+from schemas.wire.dynamodb import serialize_item
 from producers.history import HistoryReader, history_table_kwargs
 from producers.history_items import HISTORY_TABLE, history_sk
 from producers.repository import Repository

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from consumers.local_runtime import LocalRuntime, build_pipeline
+from auxeira.operations.local_stack_pipeline import LocalRuntime, build_pipeline
 from consumers.projections.counter_items import loan_summary
 from consumers.verify import expected_states, scan_items
 from consumers.verify_counters import compare_counters

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from consumers.checkpoints import Checkpoints
-from consumers.local_runtime import LocalRuntime, build_pipeline
+from auxeira.runtime.checkpoints import Checkpoints
+from auxeira.operations.local_stack_pipeline import LocalRuntime, build_pipeline
 from consumers.sinks.redis_cache import RedisCacheSink
 from consumers.verify import compare_cache, expected_states, scan_items
 from producers.repository import Repository

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.event_source_mappings import MAPPINGS, cloudformation_resources, mapping
+from schemas.resources import MAPPINGS, cloudformation_resources, mapping
 
 
 def test_counters_reads_each_shard_with_one_ordered_batch_stream():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from consumers.cli.main import app
+from auxeira.cli.main import app
 
 
 def test_every_documented_command_is_registered():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from consumers.dead_letters import LocalDeadLetters
+from auxeira.runtime.dead_letters import LocalDeadLetters
 from consumers.handlers.cache import build_handler
 from consumers.sinks.memory import InMemoryCacheSink
 from schemas.errors import RetryableSinkError
@@ -79,7 +79,7 @@ def test_partial_failure_reports_the_failed_record_and_later_records_of_its_key(
     # GIVEN a sink that fails the first item of key A only
     from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 
-    from consumers.batch import Staged, StagedBatchProcessor
+    from auxeira.runtime.batch import Staged, StagedBatchProcessor
 
     def apply(items):
         first_a = items.index("A")

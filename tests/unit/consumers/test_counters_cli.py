@@ -13,7 +13,7 @@ import typer
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from consumers.cli import counters as counters_cli
+from auxeira.cli import counters as counters_cli
 from consumers.projections.counter_items import histogram_attr
 from consumers.projections.counters import CounterDelta, CounterEvent, coalesce, pad_sequence
 from consumers.sinks.counters_dynamo import DynamoCounterSink, counters_table_kwargs, counters_table_name

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from consumers.dead_letters import LocalDeadLetters
+from auxeira.runtime.dead_letters import LocalDeadLetters
 from consumers.handlers.counters import build_handler
 from consumers.projections.counters import to_event
 from consumers.verify import Expected

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import pytest
 
-from consumers.dead_letters import LocalDeadLetters
+from auxeira.runtime.dead_letters import LocalDeadLetters
 from consumers.handlers.counters import CONSUMER, build_handler
 from consumers.projections.counters import CounterUpdate, pad_sequence
 from consumers.sinks.counters_memory import InMemoryCounterSink

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from consumers.checkpoints import Checkpoint, Checkpoints
-from consumers.dead_letters import LocalDeadLetters
-from consumers.event_source_mapping import LocalEventSourceMapping
-from consumers.shard_sources import ReadResult, Shard
+from auxeira.runtime.checkpoints import Checkpoint, Checkpoints
+from auxeira.runtime.dead_letters import LocalDeadLetters
+from auxeira.runtime.mapping_runner import LocalEventSourceMapping
+from auxeira.runtime.shard_sources import ReadResult, Shard
 
 
 class MemoryCheckpoints(Checkpoints):

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from consumers.dead_letters import LocalDeadLetters
+from auxeira.runtime.dead_letters import LocalDeadLetters
 from consumers.handlers.counters import build_handler
 from consumers.projections.counter_items import loan_summary
 from consumers.projections.counters import to_event

@@ -7,7 +7,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from consumers.cli.search import search
+from auxeira.cli.search import search
 from consumers.projections.search import UpsertDoc
 from consumers.sinks.search_embedded import EmbeddedSearchSink
 

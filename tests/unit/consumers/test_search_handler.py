@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumers.dead_letters import LocalDeadLetters
+from auxeira.runtime.dead_letters import LocalDeadLetters
 from consumers.handlers.search import CONSUMER, build_handler, configured_sink
 from consumers.projections.search import SearchMutation
-from consumers.settings import PipelineSettings
+from auxeira.runtime.settings import PipelineSettings
 from consumers.sinks.search_base import Outcome, SearchSink
 from consumers.sinks.search_embedded import EmbeddedSearchSink
 from consumers.sinks.search_opensearch import OpenSearchSink

@@ -11,8 +11,8 @@ import pytest
 from aws_kinesis_agg.deaggregator import deaggregate_records
 from moto import mock_aws
 
-from consumers.dead_letters import LocalDeadLetters
-from consumers.decoding import envelopes_of
+from auxeira.runtime.dead_letters import LocalDeadLetters
+from auxeira.runtime.bus import envelopes_of
 from consumers.handlers.cache import build_handler
 from consumers.sinks.memory import InMemoryCacheSink
 from producers.aggregation import (
@@ -23,7 +23,7 @@ from producers.aggregation import (
     deaggregate,
     is_aggregated,
 )
-from producers.events import PageView, to_envelope
+from schemas.events import PageView, to_envelope
 from producers.kinesis_writer import MAX_RECORD_BYTES, OutgoingRecord, record_size
 from producers.publisher import Publisher
 from producers.stream_router import partition_key

@@ -7,10 +7,10 @@ from typing import ClassVar
 
 import pytest
 
-from consumers.decoding import KNOWN_ENTITIES, envelopes_of
+from auxeira.runtime.bus import KNOWN_ENTITIES, envelopes_of
 from consumers.projections import cache
 from consumers.sinks.memory import InMemoryCacheSink
-from producers.events import (
+from schemas.events import (
     REGISTRY,
     ChatbotTurn,
     EventRegistry,
@@ -224,8 +224,8 @@ def test_every_published_event_is_known_to_consumers_and_decodes_back():
 
 
 def test_consumers_accept_a_model_registered_after_decoding_was_imported(monkeypatch):
-    # GIVEN a registry that gains a model after consumers.decoding computed KNOWN_ENTITIES
-    from consumers import decoding
+    # GIVEN a registry that gains a model after auxeira.runtime.bus computed KNOWN_ENTITIES
+    from auxeira.runtime import bus as decoding
 
     registry = EventRegistry()
     monkeypatch.setattr(decoding, "REGISTRY", registry)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from consumers.cli.history import show_history
-from producers.dynamo_values import format_timestamp, serialize_item
+from auxeira.cli.history import show_history
+from schemas.wire.dynamodb import format_timestamp, serialize_item
 from producers.history import SECRET, HistoryReader, history_table_kwargs
 from producers.history_items import HISTORY_TABLE, LEGACY_GENERATION, history_item, history_sk
 from producers.pagination import InvalidCursorError

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from producers.backoff import full_jitter
+from auxeira.runtime.retry import full_jitter
 from producers.kinesis_writer import (
     DEADLINE_EXCEEDED,
     MAX_RECORD_BYTES,

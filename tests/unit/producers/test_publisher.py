@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from producers.aggregation import deaggregate
-from producers.events import (
+from schemas.events import (
     EventRegistry, EventValidationError, PageView, PublishedEvent, UnknownEventTypeError,
 )
 from producers.kinesis_writer import MAX_REQUEST_BYTES, ORDER_BLOCKED

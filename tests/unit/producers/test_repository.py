@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producers.dynamo_values import (
+from schemas.wire.dynamodb import (
     deserialize_item,
     format_timestamp,
     from_dynamo,

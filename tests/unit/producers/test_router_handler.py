@@ -6,7 +6,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from consumers.dead_letters import LocalDeadLetters
+from auxeira.runtime.dead_letters import LocalDeadLetters
 from producers.handlers.router import build_handler
 from producers.kinesis_writer import KinesisWriter
 from schemas.envelope import decode

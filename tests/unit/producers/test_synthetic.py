@@ -15,7 +15,7 @@ import pytest
 from moto import mock_aws
 from pydantic import ValidationError
 
-from producers.dynamo_values import deserialize_item
+from schemas.wire.dynamodb import deserialize_item
 from producers.publisher import Publisher
 from producers.repository import AUDIT_FIELDS, Repository
 from producers.synthetic import dashboards, trends
@@ -449,7 +449,7 @@ def test_generate_command_rejects_bad_options_before_touching_the_stack(args: li
     import typer
     from typer.testing import CliRunner
 
-    from consumers.cli.generate import generate
+    from auxeira.cli.generate import generate
 
     app = typer.Typer()
     app.command()(generate)

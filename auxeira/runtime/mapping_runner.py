@@ -21,9 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from consumers.checkpoints import Checkpoints
-from consumers.dead_letters import DeadLetter, DeadLetterStore
-from consumers.shard_sources import ShardSource
+from auxeira.runtime.checkpoints import Checkpoints
+from auxeira.runtime.dead_letters import DeadLetter, DeadLetterStore
+from auxeira.runtime.shard_sources import ShardSource
 
 __all__ = ["LocalEventSourceMapping", "PollStats"]
 

@@ -1,10 +1,10 @@
 """Published events: registered pydantic models of facts with no table behind them.
 
-Importing this package registers the seeds' events (:mod:`producers.events.published`)
+Importing this package registers the seeds' events (:mod:`schemas.events.published`)
 in :data:`REGISTRY`. Services add their own with ``@register``.
 """
 
-from producers.events.published import (
+from schemas.events.published import (
     ChatbotTurn,
     DashboardMetricRecorded,
     FeatureUse,
@@ -13,7 +13,7 @@ from producers.events.published import (
     QuickBooksSync,
     StripeMrrSync,
 )
-from producers.events.registry import (
+from schemas.events.registry import (
     REGISTRY,
     EventRegistry,
     EventValidationError,

@@ -21,7 +21,7 @@ from rich.table import Table
 from consumers.projections.counter_items import computed_fields
 from consumers.projections.counter_rules import RULES, Kind, counter_fields, split_parent_key
 from consumers.projections.counters import CounterItem
-from consumers.settings import PipelineSettings
+from auxeira.runtime.settings import PipelineSettings
 
 __all__ = ["app", "lookup", "normalize_parent", "to_json", "CounterLookup"]
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from consumers.cli import counters, local
-from consumers.cli.generate import generate
-from consumers.cli.history import history_command
-from consumers.cli.run import run
-from consumers.cli.search import search as search_command
-from consumers.settings import PipelineSettings
+from auxeira.cli import counters, local
+from auxeira.cli.generate import generate
+from auxeira.cli.history import history_command
+from auxeira.cli.run import run
+from auxeira.cli.search import search as search_command
+from auxeira.runtime.settings import PipelineSettings
 
 __all__ = ["app"]
 
@@ -32,7 +32,7 @@ def demo() -> None:
 
     The last line printed is one JSON object; the exit code is non-zero on any mismatch.
     """
-    from consumers.cli.demo import run_demo
+    from auxeira.cli.demo import run_demo
     from infra.local import LocalStackSettings
 
     console = Console(stderr=False)

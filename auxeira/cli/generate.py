@@ -28,8 +28,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from consumers.local_runtime import LocalRuntime, provision
-from consumers.settings import PipelineSettings
+from auxeira.operations.local_stack_pipeline import LocalRuntime, provision
+from auxeira.runtime.settings import PipelineSettings
 from infra.local import LocalStack, LocalStackSettings
 from producers.publisher import Publisher
 from producers.repository import Repository

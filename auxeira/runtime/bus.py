@@ -7,9 +7,9 @@ consumer reads both kinds the same way. Anything that cannot become a known enve
 is a :class:`PoisonRecordError`.
 
 Entities known to consumers: every table entity of ``schemas.catalog`` and every
-published (table-less) event registered in ``producers.events.REGISTRY``, including
+published (table-less) event registered in ``schemas.events.REGISTRY``, including
 models registered after this module was imported (checked at decode time). A consumer
-process knows the published events of the modules it imports: ``producers.events``
+process knows the published events of the modules it imports: ``schemas.events``
 registers the seeds' events; a model registered elsewhere is unknown (poison) to a
 consumer that does not import its module.
 """
@@ -20,8 +20,8 @@ from typing import Any
 
 import pybase64
 
-from producers.aggregation import deaggregate, is_aggregated
-from producers.events import REGISTRY
+from schemas.wire.kpl import deaggregate, is_aggregated
+from schemas.events import REGISTRY
 from schemas import catalog
 from schemas.envelope import Envelope, decode
 from schemas.errors import PoisonRecordError

@@ -22,7 +22,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from producers.events.registry import PublishedEvent, register
+from schemas.events.registry import PublishedEvent, register
 from schemas.entities.auxeira import UserType
 from schemas.entities.base import Json
 

@@ -21,7 +21,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from consumers.local_runtime import LocalRuntime, build_pipeline, provision
+from auxeira.operations.local_stack_pipeline import LocalRuntime, build_pipeline, provision
 from consumers.sinks.redis_cache import RedisCacheSink
 from consumers.verify import Expected, Mismatch, compare_cache, expected_states, scan_items
 from consumers.verify_counters import compare_counters

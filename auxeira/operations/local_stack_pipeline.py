@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from consumers.checkpoints import Checkpoints
-from consumers.dead_letters import DeadLetterStore, LocalDeadLetters
+from auxeira.runtime.checkpoints import Checkpoints
+from auxeira.runtime.dead_letters import DeadLetterStore, LocalDeadLetters
 from consumers.handlers import cache as cache_handler
 from consumers.handlers import counters as counters_handler
 from consumers.handlers import search as search_handler
-from consumers.local_pipeline import LocalPipeline, consumer_mapping, router_mappings
+from auxeira.runtime.local_pipeline import LocalPipeline, consumer_mapping, router_mappings
 from consumers.sinks.counters_dynamo import DynamoCounterSink, counters_table_name
 from consumers.sinks.redis_cache import RedisCacheSink
 from consumers.sinks.search_base import SearchSink

@@ -11,11 +11,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from consumers.checkpoints import Checkpoints
-from consumers.dead_letters import DeadLetterStore
-from consumers.event_source_mapping import LocalEventSourceMapping, PollStats
-from consumers.shard_sources import DynamoStreamSource, KinesisSource
-from infra.event_source_mappings import mapping
+from auxeira.runtime.checkpoints import Checkpoints
+from auxeira.runtime.dead_letters import DeadLetterStore
+from auxeira.runtime.mapping_runner import LocalEventSourceMapping, PollStats
+from auxeira.runtime.shard_sources import DynamoStreamSource, KinesisSource
+from schemas.resources import mapping
 
 __all__ = ["LocalPipeline", "router_mappings", "consumer_mapping"]
 

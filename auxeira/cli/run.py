@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from consumers.local_runtime import build_pipeline, provision
-from consumers.settings import PipelineSettings
+from auxeira.operations.local_stack_pipeline import build_pipeline, provision
+from auxeira.runtime.settings import PipelineSettings
 from infra.local import LocalStack, LocalStackSettings
 
 __all__ = ["run"]

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from rich.console import Console
 from rich.table import Table
 
-from consumers.settings import PipelineSettings
+from auxeira.runtime.settings import PipelineSettings
 from producers.history import HistoryEntry, HistoryReader
 from schemas.errors import EntityValidationError
 

@@ -26,7 +26,7 @@ from typing import Any, Callable, Generic, Sequence, TypeVar
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from consumers.dead_letters import DeadLetter, DeadLetterStore
+from auxeira.runtime.dead_letters import DeadLetter, DeadLetterStore
 from schemas.errors import PoisonRecordError, RetryableSinkError
 
 __all__ = ["Handler", "Staged", "StagedBatchProcessor", "lazy_handler", "record_position", "staged_handler"]

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from consumers.settings import PipelineSettings
+from auxeira.runtime.settings import PipelineSettings
 from consumers.sinks.search_base import MAX_LIMIT, Hit, SearchSink
 from schemas.search_fields import SEARCH_ENTITIES, search_entity
 
