@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from schemas.wire.dynamodb import deserialize_item
-from producers.history_items import HISTORY_TABLE, history_pk, history_table_kwargs
+from producers.history_items import HISTORY_TABLE, history_pk
 from producers.pagination import Page, decode_cursor, encode_cursor
 from producers.write_plan import Key, resolve_target
 from schemas import catalog
 from schemas.tables import TableSpec
 
-__all__ = ["HistoryEntry", "HistoryReader", "history_table_kwargs", "HISTORY_TABLE", "SECRET", "OMITTED"]
+__all__ = ["HistoryEntry", "HistoryReader", "HISTORY_TABLE", "SECRET", "OMITTED"]
 
 #: Shown instead of a secret field's value (the value never reaches the history table).
 SECRET = "<secret>"

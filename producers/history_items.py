@@ -25,17 +25,14 @@ import orjson
 
 from schemas.wire.dynamodb import serialize_item
 from schemas.fields import drop_paths
-from schemas.tables import EntitySpec, KeyStyle, TableSpec
+from schemas.resources import HISTORY_TABLE
+from schemas.tables import EntitySpec, TableSpec
 
 __all__ = [
-    "HISTORY_TABLE", "HISTORY_ACTIONS", "history_table_kwargs", "history_pk", "history_sk",
+    "HISTORY_TABLE", "HISTORY_ACTIONS", "history_pk", "history_sk",
     "history_item", "history_put", "changed_fields", "LEGACY_GENERATION",
 ]
 
-#: Spec used only for its physical name, so a ``table_prefix_resolver`` places the
-#: history table beside the entity tables. It is not in the catalog: it holds no entity
-#: and has no stream.
-HISTORY_TABLE = TableSpec(name="history", style=KeyStyle.PK_SK, entities=())
 
 HISTORY_ACTIONS = ("create", "update", "soft_delete", "delete")
 
@@ -49,23 +46,6 @@ _BOOKKEEPING = frozenset({"version", "created_at", "created_by", "updated_at", "
 #: DynamoDB items are at most 400 KB; past this the redundant ``after`` values are
 #: left out (they are the next entry's ``before``, or the live item).
 _MAX_ENTRY_BYTES = 350_000
-
-
-def history_table_kwargs(name: str) -> dict[str, Any]:
-    """CreateTable arguments of the history table: on demand, no stream, PITR-friendly.
-
-    Args:
-        name: the physical name (``auxeira-history-{env}``,
-            ``HISTORY_TABLE.physical_name(env)``).
-    """
-    return {
-        "TableName": name,
-        "KeySchema": [{"AttributeName": "PK", "KeyType": "HASH"},
-                      {"AttributeName": "SK", "KeyType": "RANGE"}],
-        "AttributeDefinitions": [{"AttributeName": "PK", "AttributeType": "S"},
-                                 {"AttributeName": "SK", "AttributeType": "S"}],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
 
 
 def history_pk(entity: str, key: str) -> str:

@@ -59,7 +59,7 @@ class Repository:
             tables somewhere else than ``spec.physical_name(env)`` (test prefixes). The
             history table goes through it too, as ``HISTORY_TABLE``.
         history: store a history entry with every write, atomically (needs the
-            history table, see :func:`producers.history.history_table_kwargs`).
+            history table, ``schemas.resources.HISTORY_TABLE``).
         cursor_secret: key of the list cursors' HMAC (see :mod:`producers.pagination`).
         max_workers: threads of :meth:`batch_write`.
     """

@@ -45,6 +45,8 @@ class Gsi:
     name: str
     hash_key: tuple[str, str]
     range_key: tuple[str, str] | None = None
+    #: ``ALL`` or ``KEYS_ONLY`` (DynamoDB ``Projection.ProjectionType``).
+    projection: str = "ALL"
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,11 @@ class TableSpec:
     ttl_attr: str | None = None
     discriminator: str | None = None
     physical: str = "auxeira-{name}-{env}"
+    #: DynamoDB ``StreamViewType`` of the table's stream, or None for no stream (the
+    #: pipeline's own tables: their writes must not loop back through the router).
+    stream_view: str | None = "NEW_AND_OLD_IMAGES"
+    #: Type (``S``/``N``) of the key attributes; every other key attribute is a string.
+    key_types: tuple[tuple[str, str], ...] = ()
 
     # -- names ---------------------------------------------------------------------
 
@@ -190,35 +197,15 @@ class TableSpec:
 
     # -- provisioning --------------------------------------------------------------
 
-    def create_table_kwargs(self, env: str) -> dict[str, Any]:
-        """Arguments for ``CreateTable``: on-demand, streams with both images."""
-        types: dict[str, str] = {self.hash_key: "S"}
-        if self.range_key:
-            types[self.range_key] = "S"
+    def attribute_types(self) -> dict[str, str]:
+        """Type of every attribute a key schema or index names (``S`` unless declared)."""
+        types: dict[str, str] = {a: "S" for a in self.key_attrs}
+        types.update(dict(self.key_types))
         for gsi in self.gsis:
             for attr in (gsi.hash_key, gsi.range_key):
                 if attr:
                     types[attr[0]] = attr[1]
-        kwargs: dict[str, Any] = {
-            "TableName": self.physical_name(env),
-            "KeySchema": [{"AttributeName": self.hash_key, "KeyType": "HASH"}]
-            + ([{"AttributeName": self.range_key, "KeyType": "RANGE"}] if self.range_key else []),
-            "AttributeDefinitions": [
-                {"AttributeName": a, "AttributeType": t} for a, t in types.items()
-            ],
-            "BillingMode": "PAY_PER_REQUEST",
-            "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        }
-        if self.gsis:
-            kwargs["GlobalSecondaryIndexes"] = [_gsi_kwargs(g) for g in self.gsis]
-        return kwargs
-
-
-def _gsi_kwargs(gsi: Gsi) -> dict[str, Any]:
-    schema = [{"AttributeName": gsi.hash_key[0], "KeyType": "HASH"}]
-    if gsi.range_key:
-        schema.append({"AttributeName": gsi.range_key[0], "KeyType": "RANGE"})
-    return {"IndexName": gsi.name, "KeySchema": schema, "Projection": {"ProjectionType": "ALL"}}
+        return types
 
 
 def _render(template: str | None, values: Mapping[str, Any]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from infra.tables import create_table_request
+
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from producers.history import HISTORY_TABLE, history_table_kwargs
+from schemas.resources import HISTORY_TABLE
 from schemas.tables import TableSpec
 
 __all__ = ["moto_dynamodb", "serialized"]
@@ -31,9 +33,9 @@ def moto_dynamodb(monkeypatch: pytest.MonkeyPatch, specs: Iterable[TableSpec], e
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         for spec in specs:
-            client.create_table(**spec.create_table_kwargs(env))
+            client.create_table(**create_table_request(spec, env))
         if history:
-            client.create_table(**history_table_kwargs(HISTORY_TABLE.physical_name(env)))
+            client.create_table(**create_table_request(HISTORY_TABLE, env))
         yield client
 
 

@@ -88,12 +88,13 @@ def get(
     """Show the counters of one parent. Exit code 1 when it has none."""
     import boto3
 
-    from consumers.sinks.counters_dynamo import DynamoCounterSink, counters_table_name
+    from consumers.sinks.counters_dynamo import DynamoCounterSink
+    from schemas.resources import COUNTERS_TABLE
 
     parent_key = normalize_parent(parent)
     settings = PipelineSettings()
     client = boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint)
-    sink = DynamoCounterSink(client, counters_table_name(settings.env))
+    sink = DynamoCounterSink(client, COUNTERS_TABLE.physical_name(settings.env))
     items = lookup(sink, parent_key, tenant)
     if as_json:
         rows = [to_json(i) for i in items]

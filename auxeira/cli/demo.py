@@ -28,7 +28,7 @@ from consumers.verify_counters import compare_counters
 from consumers.verify_search import compare_search, expected_search_docs
 from schemas.search_fields import SEARCH_ENTITIES
 from infra.local import LocalStack, LocalStackSettings
-from infra.local.provision import delete_tables
+from infra.local.provision import delete_environment
 from producers.history import HistoryReader
 from producers.demo_dataset import TENANT_NAMES, DemoCounts, write_demo_dataset
 from producers.repository import Repository
@@ -73,8 +73,7 @@ def run_demo(stack_settings: LocalStackSettings, lake_root: Path, console: Conso
                       f"{endpoints.kinesis_url}, {endpoints.redis_url}")
         return _run(runtime, [f"{n}-{run_id}" for n in TENANT_NAMES], started, console)
     finally:
-        delete_tables(runtime.dynamodb, runtime.tables, runtime.env, runtime.checkpoint_table)
-        runtime.kinesis.delete_stream(StreamName=runtime.stream_name, EnforceConsumerDeletion=True)
+        delete_environment(runtime.dynamodb, runtime.kinesis, runtime.env)
         if not was_running:
             stack.down()
 

@@ -15,7 +15,7 @@ from consumers.handlers import cache as cache_handler
 from consumers.handlers import counters as counters_handler
 from consumers.handlers import search as search_handler
 from auxeira.runtime.local_pipeline import LocalPipeline, consumer_mapping, router_mappings
-from consumers.sinks.counters_dynamo import DynamoCounterSink, counters_table_name
+from consumers.sinks.counters_dynamo import DynamoCounterSink
 from consumers.sinks.redis_cache import RedisCacheSink
 from consumers.sinks.search_base import SearchSink
 from consumers.sinks.search_embedded import EmbeddedSearchSink
@@ -24,6 +24,7 @@ from infra.local.stack import Endpoints
 from producers.handlers import router as router_handler
 from producers.kinesis_writer import KinesisWriter
 from schemas.catalog import TABLES
+from schemas.resources import CHECKPOINTS_TABLE, COUNTERS_TABLE, REGISTRY
 from schemas.tables import TableSpec
 
 __all__ = ["LocalRuntime", "provision", "build_pipeline"]
@@ -54,7 +55,7 @@ class LocalRuntime:
         return LocalDeadLetters(self.lake_root)
 
     def counter_sink(self) -> DynamoCounterSink:
-        return DynamoCounterSink(self.dynamodb, counters_table_name(self.env))
+        return DynamoCounterSink(self.dynamodb, COUNTERS_TABLE.physical_name(self.env))
 
     def search_sink(self) -> EmbeddedSearchSink:
         return EmbeddedSearchSink.for_lake(self.lake_root)
@@ -63,11 +64,11 @@ class LocalRuntime:
 def provision(endpoints: Endpoints, env: str, lake_root: str, shard_count: int = 2,
               tables: tuple[TableSpec, ...] = TABLES) -> LocalRuntime:
     """Create (or find) the tables, checkpoint table and events stream of ``env``."""
-    stream_name = f"auxeira-events-{env}"
-    checkpoint_table = f"auxeira-checkpoints-{env}"
+    stream_name = REGISTRY.stream.physical_name(env)
+    checkpoint_table = CHECKPOINTS_TABLE.physical_name(env)
     dynamodb = endpoints.dynamodb_client()
-    provisioned = provision_tables(dynamodb, tables, env, checkpoint_table)
-    provision_stream(endpoints.kinesis_client(), stream_name, shard_count)
+    provisioned = provision_tables(dynamodb, env, source_tables=tables)
+    provision_stream(endpoints.kinesis_client(), env, shard_count=shard_count)
     return LocalRuntime(endpoints, env, stream_name, checkpoint_table, provisioned.stream_arns,
                         lake_root, tables)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["Checkpoint", "Checkpoints", "checkpoint_table_kwargs"]
+__all__ = ["Checkpoint", "Checkpoints"]
 
 
 @dataclass(frozen=True)
@@ -24,18 +24,6 @@ class Checkpoint:
     shard_id: str
     sequence_number: str | None
     finished: bool = False
-
-
-def checkpoint_table_kwargs(table_name: str) -> dict[str, Any]:
-    """CreateTable arguments of the checkpoint table (no stream: it must not loop back)."""
-    return {
-        "TableName": table_name,
-        "KeySchema": [{"AttributeName": "PK", "KeyType": "HASH"},
-                      {"AttributeName": "SK", "KeyType": "RANGE"}],
-        "AttributeDefinitions": [{"AttributeName": "PK", "AttributeType": "S"},
-                                 {"AttributeName": "SK", "AttributeType": "S"}],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
 
 
 class Checkpoints:

@@ -77,11 +77,12 @@ def build_handler(sink: CounterWriter, dead_letters: DeadLetterStore, consumer: 
 def _from_settings() -> Handler:
     import boto3
 
-    from consumers.sinks.counters_dynamo import DynamoCounterSink, counters_table_name
+    from consumers.sinks.counters_dynamo import DynamoCounterSink
+    from schemas.resources import COUNTERS_TABLE
 
     settings = PipelineSettings()
     client = boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint)
-    return build_handler(DynamoCounterSink(client, counters_table_name(settings.env)),
+    return build_handler(DynamoCounterSink(client, COUNTERS_TABLE.physical_name(settings.env)),
                          dead_letter_store(settings.lake_root))
 
 

@@ -62,14 +62,15 @@ from consumers.projections.counters import (
     VERSION_PREFIX, CounterItem, CounterUpdate, Latest, WriteOutcome, WriteStats, item_key,
 )
 from auxeira.runtime.retry import full_jitter
+from schemas.resources import COUNTERS_TABLE
 from schemas.errors import RetryableSinkError
 
 __all__ = [
-    "DynamoCounterSink", "counters_table_kwargs", "counters_table_name", "update_item_kwargs",
+    "DynamoCounterSink", "update_item_kwargs",
     "PARENT_INDEX", "WATERMARK_PREFIX", "MAX_ADDS",
 ]
 
-PARENT_INDEX = "ParentKeyIndex"
+PARENT_INDEX = COUNTERS_TABLE.gsis[0].name
 #: Distinct ADD attributes per UpdateItem: 200 terms of ~13 characters leave room in the
 #: 4 KB expression for the SET terms.
 MAX_ADDS = 200
@@ -81,31 +82,6 @@ _RETRY_CODES = frozenset({
     "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
     "InternalServerError", "ServiceUnavailable", "TransactionConflictException",
 })
-
-
-def counters_table_name(env: str) -> str:
-    return f"auxeira-counters-{env}"
-
-
-def counters_table_kwargs(name: str) -> dict[str, Any]:
-    """CreateTable arguments: on demand, no stream, and a keys-only index on ``parent_key``.
-
-    The index attributes are written once (``if_not_exists``) and the projection is
-    KEYS_ONLY, so counter updates do not write to the index.
-    """
-    return {
-        "TableName": name,
-        "KeySchema": [{"AttributeName": "PK", "KeyType": "HASH"}],
-        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"}
-                                 for a in ("PK", "parent_key", "tenant_id")],
-        "BillingMode": "PAY_PER_REQUEST",
-        "GlobalSecondaryIndexes": [{
-            "IndexName": PARENT_INDEX,
-            "KeySchema": [{"AttributeName": "parent_key", "KeyType": "HASH"},
-                          {"AttributeName": "tenant_id", "KeyType": "RANGE"}],
-            "Projection": {"ProjectionType": "KEYS_ONLY"},
-        }],
-    }
 
 
 def update_item_kwargs(table: str, update: CounterUpdate, maxes: dict[str, str],

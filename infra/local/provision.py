@@ -1,76 +1,145 @@
-"""Create the pipeline's tables and stream on a local stack (idempotent).
+"""Create an environment's tables and events stream on the local stack, from the registry.
 
-Tables come from the table specs (streams on, TTL enabled where the spec has a TTL
-attribute), plus the checkpoint table (no stream: checkpoints must not loop back
-through the router) and the Kinesis events stream.
+Every table of :data:`schemas.resources.REGISTRY` (the source tables with their streams,
+the pipeline's own tables without) is rendered by :func:`infra.tables.create_table_request`,
+the same rendering the CloudFormation tables follow.
+
+Idempotent under concurrency: two processes provisioning one environment at once (an
+``auxeira run`` and an ``auxeira generate`` started together) both succeed. A table or
+stream another process created first (``ResourceInUseException``), TTL another process
+enabled first, and a table still ``CREATING`` are all waited for, never raised.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from auxeira.runtime.checkpoints import checkpoint_table_kwargs
-from consumers.sinks.counters_dynamo import counters_table_kwargs, counters_table_name
-from producers.history import HISTORY_TABLE, history_table_kwargs
+from botocore.exceptions import ClientError
+
+from infra.tables import create_table_request
+from schemas.resources import REGISTRY, Registry
 from schemas.tables import TableSpec
 
-__all__ = ["Provisioned", "provision_tables", "provision_stream", "delete_tables"]
+__all__ = ["Provisioned", "provision_tables", "provision_stream", "delete_tables", "delete_environment"]
 
 
 @dataclass(frozen=True)
 class Provisioned:
-    """Physical table name -> its stream ARN."""
+    """Physical source-table name -> its stream ARN."""
 
     stream_arns: dict[str, str]
 
 
-def provision_tables(client: Any, specs: tuple[TableSpec, ...], env: str, checkpoint_table: str) -> Provisioned:
+def provision_tables(client: Any, env: str, registry: Registry = REGISTRY, *,
+                     source_tables: tuple[TableSpec, ...] | None = None,
+                     timeout: float = 60.0) -> Provisioned:
+    """Create (or find) every table of ``env``; return the source tables' stream ARNs.
+
+    Args:
+        source_tables: a subset of the registry's source tables (tests); every internal
+            table is always provisioned.
+    """
+    specs = (*(registry.source_tables if source_tables is None else source_tables), *registry.internal_tables)
     existing = set(_list_tables(client))
+    for spec in specs:
+        if spec.physical_name(env) not in existing:
+            _create(client, spec, env)
     arns: dict[str, str] = {}
     for spec in specs:
-        name = spec.physical_name(env)
-        if name not in existing:
-            client.create_table(**spec.create_table_kwargs(env))
-            if spec.ttl_attr:
-                client.update_time_to_live(
-                    TableName=name,
-                    TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attr},
-                )
-        arns[name] = client.describe_table(TableName=name)["Table"]["LatestStreamArn"]
-    # None of these three has a stream: their writes must not loop back through the router.
-    if checkpoint_table not in existing:
-        client.create_table(**checkpoint_table_kwargs(checkpoint_table))
-    if counters_table_name(env) not in existing:
-        client.create_table(**counters_table_kwargs(counters_table_name(env)))
-    if HISTORY_TABLE.physical_name(env) not in existing:
-        client.create_table(**history_table_kwargs(HISTORY_TABLE.physical_name(env)))
+        table = _wait_active(client, spec.physical_name(env), timeout)
+        if spec.ttl_attr:
+            _enable_ttl(client, spec.physical_name(env), spec.ttl_attr)
+        if spec.stream_view:
+            arns[spec.physical_name(env)] = table["LatestStreamArn"]
     return Provisioned(arns)
 
 
-def delete_tables(client: Any, specs: tuple[TableSpec, ...], env: str, checkpoint_table: str) -> None:
-    existing = set(_list_tables(client))
-    extra = [checkpoint_table, counters_table_name(env), HISTORY_TABLE.physical_name(env)]
-    for name in [s.physical_name(env) for s in specs] + extra:
-        if name in existing:
-            client.delete_table(TableName=name)
-
-
-def provision_stream(client: Any, stream_name: str, shard_count: int, timeout: float = 30.0) -> str:
-    """Create the events stream if missing, wait until ACTIVE, return its ARN."""
+def _create(client: Any, spec: TableSpec, env: str) -> None:
     try:
-        client.create_stream(StreamName=stream_name, ShardCount=shard_count)
-    except client.exceptions.ResourceInUseException:
-        pass
+        client.create_table(**create_table_request(spec, env))
+    except ClientError as exc:
+        if _code(exc) != "ResourceInUseException":  # created meanwhile by another process
+            raise
+
+
+def _wait_active(client: Any, name: str, timeout: float) -> dict[str, Any]:
+    return _until(lambda: _active_table(client, name), f"table {name} not ACTIVE", timeout)
+
+
+def _active_table(client: Any, name: str) -> dict[str, Any] | None:
+    table = client.describe_table(TableName=name)["Table"]
+    return table if table.get("TableStatus", "ACTIVE") == "ACTIVE" else None
+
+
+def _enable_ttl(client: Any, name: str, attribute: str) -> None:
+    status = client.describe_time_to_live(TableName=name).get("TimeToLiveDescription", {})
+    if status.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+        return
+    try:
+        client.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute})
+    except ClientError as exc:
+        # "TimeToLive is already enabled": another process enabled it in between.
+        if _code(exc) != "ValidationException" or "already enabled" not in str(exc):
+            raise
+
+
+def delete_tables(client: Any, env: str, registry: Registry = REGISTRY) -> None:
+    """Delete every table of ``env`` that exists."""
+    existing = set(_list_tables(client))
+    for spec in registry.tables:
+        if spec.physical_name(env) in existing:
+            try:
+                client.delete_table(TableName=spec.physical_name(env))
+            except ClientError as exc:
+                if _code(exc) not in ("ResourceNotFoundException", "ResourceInUseException"):
+                    raise
+
+
+def provision_stream(client: Any, env: str, registry: Registry = REGISTRY, *,
+                     shard_count: int | None = None, timeout: float = 30.0) -> str:
+    """Create the events stream of ``env`` if missing, wait until ACTIVE, return its ARN."""
+    name = registry.stream.physical_name(env)
+    try:
+        client.create_stream(StreamName=name, ShardCount=shard_count or registry.stream.shard_count)
+    except ClientError as exc:
+        if _code(exc) != "ResourceInUseException":
+            raise
+    summary = _until(lambda: _active_stream(client, name), f"stream {name} not ACTIVE", timeout)
+    return str(summary["StreamARN"])
+
+
+def _active_stream(client: Any, name: str) -> dict[str, Any] | None:
+    summary = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+    return summary if summary["StreamStatus"] == "ACTIVE" else None
+
+
+def delete_environment(dynamodb: Any, kinesis: Any, env: str, registry: Registry = REGISTRY) -> None:
+    """Delete every table and the events stream of ``env``."""
+    delete_tables(dynamodb, env, registry)
+    try:
+        kinesis.delete_stream(StreamName=registry.stream.physical_name(env), EnforceConsumerDeletion=True)
+    except ClientError as exc:
+        if _code(exc) != "ResourceNotFoundException":
+            raise
+
+
+def _until(probe: Callable[[], dict[str, Any] | None], what: str, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        summary = client.describe_stream_summary(StreamName=stream_name)["StreamDescriptionSummary"]
-        if summary["StreamStatus"] == "ACTIVE":
-            return summary["StreamARN"]
+        found = probe()
+        if found is not None:
+            return found
         if time.monotonic() > deadline:
-            raise TimeoutError(f"stream {stream_name} not ACTIVE after {timeout}s")
+            raise TimeoutError(f"{what} after {timeout}s")
         time.sleep(0.1)
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _list_tables(client: Any) -> list[str]:

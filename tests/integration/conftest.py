@@ -12,7 +12,7 @@ import pytest
 from auxeira.operations.local_stack_pipeline import LocalRuntime, provision
 from infra.local import Endpoints, LocalStack, LocalStackSettings
 from infra.local.processes import free_port
-from infra.local.provision import delete_tables
+from infra.local.provision import delete_environment
 
 NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
 
@@ -54,5 +54,4 @@ def make_runtime(local_stack: Endpoints, tmp_path: Path) -> Iterator:
 
     yield make
     for runtime in made:
-        delete_tables(runtime.dynamodb, runtime.tables, runtime.env, runtime.checkpoint_table)
-        runtime.kinesis.delete_stream(StreamName=runtime.stream_name, EnforceConsumerDeletion=True)
+        delete_environment(runtime.dynamodb, runtime.kinesis, runtime.env)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from infra.tables import create_table_request
+
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -11,7 +13,8 @@ import pytest
 
 from consumers.projections.counter_items import histogram_attr
 from consumers.projections.counters import CounterDelta, CounterEvent, WriteOutcome, coalesce, pad_sequence
-from consumers.sinks.counters_dynamo import DynamoCounterSink, counters_table_kwargs
+from consumers.sinks.counters_dynamo import DynamoCounterSink
+from schemas.resources import COUNTERS_TABLE
 from consumers.sinks.counters_memory import InMemoryCounterSink
 from infra.local import Endpoints
 
@@ -25,7 +28,7 @@ LATE, EARLY = "2026-03-01T00:00:00.000000Z", "2026-01-01T00:00:00.000000Z"
 def sink(local_stack: Endpoints) -> Iterator[DynamoCounterSink]:
     client = local_stack.dynamodb_client()
     name = f"auxeira-counters-it{uuid.uuid4().hex[:10]}"
-    client.create_table(**counters_table_kwargs(name))
+    client.create_table(**create_table_request(COUNTERS_TABLE, "", name=name))
     try:
         yield DynamoCounterSink(client, name, max_workers=4)
     finally:

@@ -7,6 +7,8 @@ leaves neither an entry nor a stream record.
 
 from __future__ import annotations
 
+from infra.tables import create_table_request
+
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +17,7 @@ import pytest
 
 from infra.local import Endpoints
 from schemas.wire.dynamodb import serialize_item
-from producers.history import HistoryReader, history_table_kwargs
+from producers.history import HistoryReader
 from producers.history_items import HISTORY_TABLE, history_sk
 from producers.repository import Repository
 from schemas import catalog
@@ -32,8 +34,8 @@ def env(local_stack: Endpoints) -> Iterator[str]:
     """A fresh environment with the loans table (streamed) and the history table."""
     name = f"hist{uuid.uuid4().hex[:10]}"
     client = local_stack.dynamodb_client()
-    client.create_table(**LOANS.create_table_kwargs(name))
-    client.create_table(**history_table_kwargs(HISTORY_TABLE.physical_name(name)))
+    client.create_table(**create_table_request(LOANS, name))
+    client.create_table(**create_table_request(HISTORY_TABLE, name))
     try:
         yield name
     finally:

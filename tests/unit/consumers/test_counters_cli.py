@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from infra.tables import create_table_request
+
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -16,7 +18,8 @@ from typer.testing import CliRunner
 from auxeira.cli import counters as counters_cli
 from consumers.projections.counter_items import histogram_attr
 from consumers.projections.counters import CounterDelta, CounterEvent, coalesce, pad_sequence
-from consumers.sinks.counters_dynamo import DynamoCounterSink, counters_table_kwargs, counters_table_name
+from consumers.sinks.counters_dynamo import DynamoCounterSink
+from schemas.resources import COUNTERS_TABLE
 from schemas.entities.lending import LOAN_COMPUTED_FIELDS
 
 
@@ -30,8 +33,8 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[typer.Typer]:
     monkeypatch.delenv("AUXEIRA_DYNAMODB_ENDPOINT", raising=False)
     with mock_aws():
         client: Any = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(**counters_table_kwargs(counters_table_name("clitest")))
-        sink = DynamoCounterSink(client, counters_table_name("clitest"))
+        client.create_table(**create_table_request(COUNTERS_TABLE, "clitest"))
+        sink = DynamoCounterSink(client, COUNTERS_TABLE.physical_name("clitest"))
         sink.write(coalesce([
             CounterEvent("shardId-000000000000", pad_sequence("42"), "e1", (
                 CounterDelta("t1", "STARTUP#s1", "activities_count", add=3),
@@ -79,7 +82,7 @@ def test_an_unknown_parent_exits_1_and_a_bad_key_is_a_usage_error(cli: typer.Typ
 def loan_cli(cli: typer.Typer) -> typer.Typer:
     """The same table with loan l1 of t1: target 10000, two accepted participants and one pending."""
     client: Any = boto3.client("dynamodb", region_name="us-east-1")
-    sink = DynamoCounterSink(client, counters_table_name("clitest"))
+    sink = DynamoCounterSink(client, COUNTERS_TABLE.physical_name("clitest"))
     buckets = [CounterDelta("t1", "LOAN#l1", histogram_attr("contributions", Decimal(a)), add=1)
                for a in ("2500.50", "1000")]
     sink.write(coalesce([

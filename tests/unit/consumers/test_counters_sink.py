@@ -7,6 +7,8 @@ overlaps what was written resumes with the rest.
 
 from __future__ import annotations
 
+from infra.tables import create_table_request
+
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -31,14 +33,13 @@ from consumers.sinks.counters_dynamo import (
     MAX_ADDS,
     PARENT_INDEX,
     DynamoCounterSink,
-    counters_table_kwargs,
-    counters_table_name,
     update_item_kwargs,
 )
 from consumers.sinks.counters_memory import InMemoryCounterSink
 from schemas.errors import RetryableSinkError
+from schemas.resources import COUNTERS_TABLE
 
-TABLE = counters_table_name("test")
+TABLE = COUNTERS_TABLE.physical_name("test")
 SHARD = "shardId-000000000000"
 from tests.moto_tables import serialized
 
@@ -50,7 +51,7 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setenv(name, value)
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(**counters_table_kwargs(TABLE))
+        client.create_table(**create_table_request(COUNTERS_TABLE, "test"))
         yield client
 
 
@@ -182,7 +183,7 @@ def test_tenants_are_isolated_and_a_parent_can_be_found_in_every_tenant(sink: An
 
 
 def test_the_table_is_not_streamed_and_its_index_holds_keys_only() -> None:
-    kwargs = counters_table_kwargs(TABLE)
+    kwargs = create_table_request(COUNTERS_TABLE, "test")
     assert "StreamSpecification" not in kwargs
     [index] = kwargs["GlobalSecondaryIndexes"]
     assert index["IndexName"] == PARENT_INDEX and index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
@@ -370,7 +371,7 @@ def test_memory_and_dynamodb_hold_the_same_items(dynamodb: Any, records: list, c
     events = [CounterEvent(SHARD, pad_sequence(str(n)), f"e{n}", tuple(d)) for n, d in enumerate(records, 1)]
     memory, table = InMemoryCounterSink(), DynamoCounterSink(dynamodb, TABLE, max_workers=1)
     dynamodb.delete_table(TableName=TABLE)
-    dynamodb.create_table(**counters_table_kwargs(TABLE))
+    dynamodb.create_table(**create_table_request(COUNTERS_TABLE, "test"))
     for size in (cuts[0], cuts[-1]):
         for start in range(0, len(events), size):
             batch = coalesce(events[start:start + size])

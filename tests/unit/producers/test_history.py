@@ -13,7 +13,8 @@ from rich.console import Console
 
 from auxeira.cli.history import show_history
 from schemas.wire.dynamodb import format_timestamp, serialize_item
-from producers.history import SECRET, HistoryReader, history_table_kwargs
+from infra.tables import create_table_request
+from producers.history import SECRET, HistoryReader
 from producers.history_items import HISTORY_TABLE, LEGACY_GENERATION, history_item, history_sk
 from producers.pagination import InvalidCursorError
 from producers.repository import Repository
@@ -254,7 +255,7 @@ def test_history_off_writes_no_entries(client: Any) -> None:
 
 
 def test_history_table_has_no_stream_and_is_keyed_by_item_and_version() -> None:
-    kwargs = history_table_kwargs("auxeira-history-dev")
+    kwargs = create_table_request(HISTORY_TABLE, "dev")
     assert "StreamSpecification" not in kwargs
     assert [k["AttributeName"] for k in kwargs["KeySchema"]] == ["PK", "SK"]
 

@@ -3,6 +3,8 @@ participant design (immutable participant_id, lender_id set in place on acceptan
 
 from __future__ import annotations
 
+from infra.tables import create_table_request
+
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -97,8 +99,8 @@ def test_amounts_round_trip_exactly(repo: Repository) -> None:
 
 
 def test_lending_tables_key_schema_and_indexes() -> None:
-    loans = catalog.table("loans").create_table_kwargs("prod")
-    participants = catalog.table("loan-participants").create_table_kwargs("prod")
+    loans = create_table_request(catalog.table("loans"), "prod")
+    participants = create_table_request(catalog.table("loan-participants"), "prod")
     assert loans["TableName"] == "auxeira-loans-prod"
     assert participants["TableName"] == "auxeira-loan-participants-prod"
     indexes = {g["IndexName"]: [k["AttributeName"] for k in g["KeySchema"]]

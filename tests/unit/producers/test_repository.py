@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from infra.tables import create_table_request
+
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -460,7 +462,7 @@ def test_construction_does_no_io() -> None:
 
 def test_table_name_resolver_places_the_tables(client: Any, clock: TickingClock) -> None:
     spec = catalog.table_of_entity("event")
-    client.create_table(**{**spec.create_table_kwargs(ENV), "TableName": "pr-42-events"})
+    client.create_table(**{**create_table_request(spec, ENV), "TableName": "pr-42-events"})
     repo = Repository(client, env=ENV, clock=clock,
                       table_prefix_resolver=lambda table, env: f"pr-42-{table.name}")
     repo.create("event", make_item("event", 1), actor=ACTOR)

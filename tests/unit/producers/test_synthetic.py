@@ -3,6 +3,8 @@ through the repository (moto), per-item outcomes, and the rate limiter on a fake
 
 from __future__ import annotations
 
+from infra.tables import create_table_request
+
 import math
 import random
 import statistics
@@ -71,7 +73,7 @@ def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         client = boto3.client("dynamodb", region_name="us-east-1")
         for env in ("one", "two"):
             for table in catalog.TABLES:
-                client.create_table(**table.create_table_kwargs(env))
+                client.create_table(**create_table_request(table, env))
         yield client
 
 
