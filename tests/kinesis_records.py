@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -38,7 +39,9 @@ def envelope(
 
 
 def kinesis_record(data: bytes | Envelope, *, shard: str = "shardId-000000000000",
-                   sequence: str | None = None, partition_key: str = "pk") -> dict[str, Any]:
+                   sequence: str | None = None, partition_key: str = "pk",
+                   arrival: float | None = None) -> dict[str, Any]:
+    """A Lambda-shaped Kinesis record; it arrived ``arrival`` (epoch seconds; now by default)."""
     payload = encode(data) if isinstance(data, Envelope) else data
     seq = sequence or str(next(_sequence))
     return {
@@ -47,7 +50,7 @@ def kinesis_record(data: bytes | Envelope, *, shard: str = "shardId-000000000000
             "partitionKey": partition_key,
             "sequenceNumber": seq,
             "data": base64.b64encode(payload).decode("ascii"),
-            "approximateArrivalTimestamp": 1_767_225_600.0,
+            "approximateArrivalTimestamp": time.time() if arrival is None else arrival,
         },
         "eventSource": "aws:kinesis",
         "eventVersion": "1.0",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 from schemas.wire.dynamodb import serialize_item
@@ -21,13 +22,16 @@ def stream_record(
     key_attrs: tuple[str, ...] = ("PK", "SK"),
     sequence: str | None = None,
     user_identity: dict[str, str] | None = None,
-    created: float = 1_767_225_600.0,
+    created: float | None = None,
 ) -> dict[str, Any]:
-    """One stream record; ``event_name`` INSERT, MODIFY, REMOVE or UNKNOWN_TO_SDK_VERSION."""
+    """One stream record; ``event_name`` INSERT, MODIFY, REMOVE or UNKNOWN_TO_SDK_VERSION.
+
+    ``created`` is its ``ApproximateCreationDateTime`` (epoch seconds; now by default).
+    """
     image = new if new is not None else old
     assert image is not None, "a stream record needs an image"
     ddb: dict[str, Any] = {
-        "ApproximateCreationDateTime": created,
+        "ApproximateCreationDateTime": time.time() if created is None else created,
         "Keys": serialize_item({a: image[a] for a in key_attrs if a in image}),
         "SequenceNumber": sequence or str(next(_sequence)),
         "SizeBytes": 100,

@@ -11,6 +11,9 @@ from typing import Any
 
 from auxeira.runtime.checkpoints import Checkpoints
 from auxeira.runtime.dead_letters import DeadLetterStore, LocalDeadLetters
+from auxeira.runtime.failure_records import FailureRecords
+from auxeira.runtime.objects import LocalObjects
+from auxeira.runtime.observability import BatchObserver
 from consumers.handlers import cache as cache_handler
 from consumers.handlers import counters as counters_handler
 from consumers.handlers import search as search_handler
@@ -54,11 +57,14 @@ class LocalRuntime:
     def dead_letters(self) -> DeadLetterStore:
         return LocalDeadLetters(self.lake_root)
 
+    def failure_records(self) -> FailureRecords:
+        return FailureRecords(LocalObjects(self.lake_root))
+
     def counter_sink(self) -> DynamoCounterSink:
         return DynamoCounterSink(self.dynamodb, COUNTERS_TABLE.physical_name(self.env))
 
     def search_sink(self) -> EmbeddedSearchSink:
-        return EmbeddedSearchSink.for_lake(self.lake_root)
+        return EmbeddedSearchSink.for_lake(self.lake_root, env=self.env)
 
 
 def provision(endpoints: Endpoints, env: str, lake_root: str, shard_count: int = 2,
@@ -76,19 +82,29 @@ def provision(endpoints: Endpoints, env: str, lake_root: str, shard_count: int =
 def build_pipeline(runtime: LocalRuntime, cache_sink: RedisCacheSink | None = None,
                    checkpoints: Checkpoints | None = None,
                    counter_sink: DynamoCounterSink | None = None,
-                   search_sink: SearchSink | None = None) -> LocalPipeline:
-    """Router mappings for every table stream plus one mapping per consumer."""
+                   search_sink: SearchSink | None = None,
+                   observer: BatchObserver | None = None, lease_seconds: float = 30.0) -> LocalPipeline:
+    """Router mappings for every table stream plus one mapping per consumer.
+
+    Every handler reports its batches to ``observer`` (``auxeira run`` sums them per
+    consumer with a :class:`~auxeira.runtime.observability.StatsObserver`).
+    """
     checkpoints = checkpoints or runtime.checkpoints
     dead_letters = runtime.dead_letters()
-    router = router_handler.build_handler(KinesisWriter(runtime.kinesis, runtime.stream_name), dead_letters)
+    failures = runtime.failure_records()
+    router = router_handler.build_handler(KinesisWriter(runtime.kinesis, runtime.stream_name), dead_letters,
+                                          observer=observer)
     sink = cache_sink or RedisCacheSink(url=runtime.endpoints.redis_url)
-    cache = cache_handler.build_handler(sink, dead_letters)
-    mappings = router_mappings(runtime.streams, runtime.stream_arns, router, checkpoints, dead_letters)
-    counters = counters_handler.build_handler(counter_sink or runtime.counter_sink(), dead_letters)
-    search = search_handler.build_handler(search_sink or runtime.search_sink(), dead_letters)
+    cache = cache_handler.build_handler(sink, dead_letters, observer=observer)
+    mappings = router_mappings(runtime.streams, runtime.stream_arns, router, checkpoints, failures)
+    counters = counters_handler.build_handler(counter_sink or runtime.counter_sink(), dead_letters,
+                                              observer=observer)
+    search = search_handler.build_handler(search_sink or runtime.search_sink(), dead_letters, observer=observer)
     consumers = ((cache_handler.CONSUMER, cache), (search_handler.CONSUMER, search),
                  (counters_handler.CONSUMER, counters))
     for name, handler in consumers:
         mappings.append(consumer_mapping(runtime.kinesis, runtime.stream_name, name, handler, checkpoints,
-                                         dead_letters, runtime.endpoints.region))
+                                         failures, runtime.endpoints.region))
+    for esm in mappings:
+        esm.lease_seconds = lease_seconds
     return LocalPipeline(mappings)

@@ -5,33 +5,43 @@ round trip per record. This subclass keeps its partial-batch-response machinery
 (``batchItemFailures``, all-failed -> ``BatchProcessingError``) but splits the work:
 
 1. **prepare**: the record handler decodes, validates and projects each record into
-   zero or more items (mutations, outgoing records). A ``PoisonRecordError`` sends the
-   raw record to the dead-letter store and the record counts as done, so one bad
-   record never blocks its shard.
-2. **apply**: one call hands every item of the batch to the sink, which returns an
-   outcome per item (``None`` = applied, or the exception). A
-   ``RetryableSinkError`` raised by the whole call fails every record; a
-   ``PoisonRecordError`` outcome (the sink found the item bad) dead-letters its record.
+   zero or more items (mutations, outgoing records). Preparing is pure, so *any*
+   exception it raises is that record's own problem: the record is dead-lettered with
+   the error's type and message and counts as done; its neighbours go on.
+2. **apply**: one call hands every item of the batch to the sink, which returns one
+   outcome per item (:mod:`auxeira.runtime.sinks`). A ``RetryableSinkError`` raised by
+   the whole call (or any unexpected error: the sink is in an unknown state) fails
+   every record; a ``PoisonRecordError`` outcome dead-letters its record.
 3. **report**: a record succeeds when all its items did. After a failure on an
    ordering key, later records with that key are reported failed too, so the
    redelivery replays them in order (Lambda restarts a shard from the lowest failed
-   sequence number; see the AWS Lambda guide, "Reporting batch item failures").
+   sequence number; AWS Lambda guide, "Reporting batch item failures").
+4. **give up by age**: a record that failed for a retryable reason and is older than
+   ``give_up_after_seconds`` (just under the mapping's maximum record age) is
+   dead-lettered with the failure as its cause instead of being reported: the mapping
+   would soon discard it with no cause and, for the router, with its secrets.
 """
 
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Sequence, TypeVar
+from typing import Any, Generic, TypeVar
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
-from auxeira.runtime.dead_letters import DeadLetter, DeadLetterStore
+from auxeira.runtime.dead_letters import DeadLetter, DeadLetterStore, record_position
+from auxeira.runtime.sinks import APPLIED, STALE, BatchStats, Outcome
 from schemas.errors import PoisonRecordError, RetryableSinkError
 
-__all__ = ["Handler", "Staged", "StagedBatchProcessor", "lazy_handler", "record_position", "staged_handler"]
+__all__ = ["Staged", "StagedBatchProcessor", "Prepare", "Apply", "record_time", "RECORD_AGE_EXCEEDED"]
 
 T = TypeVar("T")
+
+#: ``error_type`` of a record given up once older than the mapping's record age.
+RECORD_AGE_EXCEEDED = "RecordAgeExceeded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +52,18 @@ class Staged(Generic[T]):
     order_key: str
 
 
-Apply = Callable[[Sequence[Any]], Sequence[BaseException | None]]
+Apply = Callable[[Sequence[Any]], Sequence[Any]]
 Prepare = Callable[[Any], Sequence[Staged]]
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def record_time(raw: dict[str, Any]) -> float | None:
+    """Epoch seconds a record reached its stream (Kinesis arrival, DynamoDB creation)."""
+    value = (raw.get("kinesis") or {}).get("approximateArrivalTimestamp") if "kinesis" in raw \
+        else (raw.get("dynamodb") or {}).get("ApproximateCreationDateTime")
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 class StagedBatchProcessor(BatchProcessor):
@@ -55,115 +74,128 @@ class StagedBatchProcessor(BatchProcessor):
         apply: the sink's batch call, one outcome per item in order.
         dead_letters: where poison records go.
         consumer: name of this consumer (dead letters and metrics carry it).
+        give_up_after_seconds: record age after which a retryable failure is
+            dead-lettered instead of retried (None: never).
+        clock: epoch seconds now (injected by tests).
     """
 
-    def __init__(self, event_type: EventType, *, apply: Apply, dead_letters: DeadLetterStore,
-                 consumer: str):
+    def __init__(self, event_type: EventType, *, apply: Apply, dead_letters: DeadLetterStore, consumer: str,
+                 give_up_after_seconds: float | None = None, clock: Callable[[], float] = time.time):
         super().__init__(event_type, raise_on_entire_batch_failure=True)
         self._apply = apply
         self._dead_letters = dead_letters
         self.consumer = consumer
-        self.dead_lettered = 0
+        self._give_up = give_up_after_seconds
+        self._clock = clock
+        self.stats = BatchStats()
+        #: Event ids (or positions) of the records reported failed or dead-lettered, for the log.
+        self.failures: list[dict[str, str]] = []
+
+    @property
+    def dead_lettered(self) -> int:
+        return self.stats.dead_lettered
 
     def process(self) -> list[tuple]:
         """Steps, in this order: 1. prepare all 2. dead-letter poison 3. apply once 4. report."""
         staged: list[tuple[Any, dict, list[Staged]]] = []
         results: list[tuple] = []
+        self.stats = BatchStats(records=len(self.records))
         for raw in self.records:
             data = self._to_batch_type(record=raw, event_type=self.event_type)
             try:
                 staged.append((data, raw, list(self.handler(record=data))))
-            except PoisonRecordError as exc:
+            except Exception as exc:  # noqa: BLE001 - preparing is pure: any error is this record's
                 results.append(self._dead_letter(data, raw, exc))
         items = [s for _, _, group in staged for s in group]
         outcomes = self._apply_all([s.item for s in items])
         return results + self._report(staged, iter(outcomes))
 
-    def _apply_all(self, items: list[Any]) -> Sequence[BaseException | None]:
+    def _apply_all(self, items: list[Any]) -> Sequence[Any]:
         if not items:
             return []
         try:
             outcomes = self._apply(items)
         except RetryableSinkError as exc:
             return [exc] * len(items)
+        except Exception as exc:  # noqa: BLE001 - a sink in an unknown state: deliver again
+            error = RetryableSinkError(f"{self.consumer} sink failed: {type(exc).__name__}: {exc}")
+            return [error] * len(items)
         if len(outcomes) != len(items):
             raise RuntimeError(f"sink returned {len(outcomes)} outcomes for {len(items)} items")
         return outcomes
 
-    def _report(self, staged, outcomes) -> list[tuple]:
+    def _report(self, staged: list[tuple[Any, dict, list[Staged]]], outcomes: Iterator[Any]) -> list[tuple]:
         results: list[tuple] = []
         blocked: dict[str, BaseException] = {}  # order key -> its first failure
         for data, raw, group in staged:
-            error = poison = None
+            error: BaseException | None = None
+            poison: PoisonRecordError | None = None
+            done: set[Outcome] = set()
             for s in group:
-                outcome = next(outcomes) or blocked.get(s.order_key)
+                outcome = next(outcomes)
+                if s.order_key in blocked and not isinstance(outcome, PoisonRecordError):
+                    outcome = blocked[s.order_key]
                 if isinstance(outcome, PoisonRecordError):
                     # The sink found the item itself bad: dead-letter it, never block its key.
                     poison = poison or outcome
-                elif outcome is not None:
+                elif isinstance(outcome, Outcome):
+                    done.add(outcome)
+                elif isinstance(outcome, BaseException):
                     blocked.setdefault(s.order_key, outcome)
                     error = error or outcome
+                else:
+                    raise TypeError(f"{self.consumer} sink returned {outcome!r}, not an outcome")
             if error is None and poison is not None:
                 results.append(self._dead_letter(data, raw, poison))
+            elif error is not None:
+                results.append(self._failed(data, raw, error))
             else:
-                results.append(self._outcome(data, raw, error))
+                results.append(self._succeeded(raw, done))
         return results
 
-    def _outcome(self, data: Any, raw: dict, error: BaseException | None) -> tuple:
-        if error is None:
-            return self.success_handler(record=raw, result=None)
+    def _succeeded(self, raw: dict, done: set[Outcome]) -> tuple:
+        if APPLIED in done:
+            self.stats.applied += 1
+            arrived = record_time(raw)
+            if arrived is not None:
+                age = max(0, int((self._clock() - arrived) * 1000))
+                newest = self.stats.newest_applied_age_ms
+                self.stats.newest_applied_age_ms = age if newest is None else min(newest, age)
+        elif STALE in done:
+            self.stats.stale += 1
+        else:  # no item, or only SKIPPED
+            self.stats.skipped += 1
+        return self.success_handler(record=raw, result=None)
+
+    def _failed(self, data: Any, raw: dict, error: BaseException) -> tuple:
+        arrived = record_time(raw)
+        if self._give_up is not None and arrived is not None and self._clock() - arrived >= self._give_up:
+            age = self._clock() - arrived
+            cause = PoisonRecordError(f"still failing after {age:.0f} s, past the mapping's record age: "
+                                      f"{type(error).__name__}: {error}")
+            return self._dead_letter(data, raw, cause, error_type=RECORD_AGE_EXCEEDED)
+        self.stats.retried += 1
+        self.failures.append({"outcome": "retried", "position": record_position(raw)[2],
+                              "error": type(error).__name__})
         try:
             raise error
         except BaseException:  # noqa: BLE001 - powertools wants sys.exc_info()
             return self.failure_handler(record=data, exception=sys.exc_info())
 
-    def _dead_letter(self, data: Any, raw: dict, exc: PoisonRecordError) -> tuple:
-        shard, sequence = record_position(raw)
+    def _dead_letter(self, data: Any, raw: dict, exc: BaseException, error_type: str | None = None) -> tuple:
+        source, shard, sequence = record_position(raw)
         letter = DeadLetter(
-            consumer=self.consumer, shard_id=shard, sequence_number=sequence,
-            error_type=type(exc).__name__, message=str(exc), record=raw,
+            consumer=self.consumer, shard_id=shard, sequence_number=sequence, source_arn=source,
+            error_type=error_type or type(exc).__name__, message=str(exc) or type(exc).__name__, record=raw,
         )
         try:
             self._dead_letters.put(letter)
         except Exception:  # noqa: BLE001 - not stored means not done: redeliver it
+            self.stats.retried += 1
             return self.failure_handler(record=data, exception=sys.exc_info())
-        self.dead_lettered += 1
+        if error_type != RECORD_AGE_EXCEEDED:
+            self.stats.poison += 1
+        self.stats.dead_lettered += 1
+        self.failures.append({"outcome": "dead-lettered", "position": sequence, "error": letter.error_type})
         return self.success_handler(record=raw, result="dead-lettered")
 
-
-def staged_handler(event_type: EventType, *, prepare: Prepare, apply: Apply, dead_letters: DeadLetterStore,
-                   consumer: str) -> Handler:
-    """A Lambda-shaped handler: each invocation is one staged batch with a partial batch response."""
-
-    def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        processor = StagedBatchProcessor(event_type, apply=apply, dead_letters=dead_letters, consumer=consumer)
-        return process_partial_response(event=event, record_handler=prepare, processor=processor,
-                                        context=context)
-
-    return handle
-
-
-def lazy_handler(build: Callable[[], Handler]) -> Handler:
-    """A Lambda entry point that builds its handler (and clients) on the first invocation.
-
-    Building at import would open connections during Lambda's init phase and in every
-    test that merely imports the module.
-    """
-    built: list[Handler] = []
-
-    def entry(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        if not built:
-            built.append(build())
-        return built[0](event, context)
-
-    return entry
-
-
-def record_position(raw: dict) -> tuple[str, str]:
-    """(shard id, sequence number) of a Lambda-shaped Kinesis or DynamoDB stream record."""
-    if "kinesis" in raw:
-        shard = str(raw.get("eventID", "")).partition(":")[0] or "unknown"
-        return shard, str(raw["kinesis"].get("sequenceNumber", ""))
-    ddb = raw.get("dynamodb") or {}
-    arn = str(raw.get("eventSourceARN", ""))
-    return arn.rsplit("/", 1)[-1] or "unknown", str(ddb.get("SequenceNumber", ""))

@@ -1,36 +1,83 @@
-"""The dead-letter store: a poison record is written here with its payload, then skipped.
+"""The dead-letter store: a record that cannot be processed is written here with its payload
+and its cause, then skipped, so it never blocks its shard.
 
-Unlike a Lambda on-failure destination (which records only shard and sequence
-positions), a dead letter holds the raw record itself, so it can be inspected and
-redriven without the stream still retaining it.
+Unlike a Lambda on-failure destination (SQS and SNS record only positions, S3 records
+no cause), a dead letter holds the record itself and says why it was set aside, so it
+can be inspected and redriven after the stream no longer retains it. Its secrets are
+redacted before it is written (:func:`schemas.secrets.redact_record`, with the table
+spec's secret paths when the record comes from a known table): no password hash or tax
+id ever reaches the lake through a dead letter.
 
 Layout, under the lake root (a local directory, or ``s3://bucket/prefix`` on AWS)::
 
-    dlq/{consumer}/dt=YYYY-MM-DD/{shard_id}-{sequence_number}.json
+    dlq/{consumer}/dt=YYYY-MM-DD/{source}-{shard}-{sequence}.json
 
-The name is the record's position, so dead-lettering the same record twice (a crash
-between the write and the checkpoint) leaves one file, not two.
+``source`` is a digest of the record's stream ARN, so two tables whose streams share a
+label and a sequence number, or two shards of one stream, never share a name. The name
+is the record's position, so dead-lettering the same record twice (a crash between the
+write and the checkpoint) leaves one object, not two.
 """
 
 from __future__ import annotations
 
-import os
+import hashlib
 import re
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Iterator, Protocol
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
-__all__ = ["DeadLetter", "DeadLetterStore", "LocalDeadLetters", "S3DeadLetters", "dead_letter_store"]
+from auxeira.runtime.objects import LocalObjects, ObjectStore, object_store
+from schemas import catalog
+from schemas.errors import UnknownTableError
+from schemas.resources import LAKE
+from schemas.secrets import redact_record
+
+__all__ = ["DeadLetter", "DeadLetterStore", "LocalDeadLetters", "S3DeadLetters", "dead_letter_store",
+           "record_position", "secret_paths_of"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
+def record_position(raw: Mapping[str, Any]) -> tuple[str, str, str]:
+    """``(source ARN, shard id, sequence number)`` of a Lambda-shaped Kinesis or DynamoDB record.
+
+    The shard of a Kinesis record is the part of ``eventID`` before the colon
+    (``shardId-000000000001:4959...``); a DynamoDB record's ``eventID`` names no shard,
+    so its stream label stands in (the local runner and replay pass the real one).
+    """
+    arn = str(raw.get("eventSourceARN", ""))
+    if "kinesis" in raw:
+        shard = str(raw.get("eventID", "")).partition(":")[0] or "unknown"
+        return arn, shard, str(raw["kinesis"].get("sequenceNumber", ""))
+    ddb = raw.get("dynamodb") or {}
+    return arn, str(raw.get("shardId") or arn.rsplit("/", 1)[-1] or "unknown"), str(ddb.get("SequenceNumber", ""))
+
+
+def secret_paths_of(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every secret path of the table a DynamoDB stream record comes from (none if unknown)."""
+    arn = str(raw.get("eventSourceARN", ""))
+    _, sep, rest = arn.partition(":table/")
+    if not sep:
+        return ()
+    try:
+        spec, _env = catalog.resolve(rest.split("/", 1)[0])
+    except UnknownTableError:
+        return ()
+    return tuple(sorted({path for entity in spec.entities for path in entity.secret}))
+
+
 @dataclass(frozen=True)
 class DeadLetter:
-    """One record that could not be processed, with everything needed to redrive it."""
+    """One record that could not be processed, with everything needed to redrive it.
+
+    Attributes:
+        record: the Lambda-shaped record, secrets redacted.
+        error_type: why (``PoisonRecordError``, ``RecordAgeExceeded``, ...).
+        message: the cause in words: which table, key and attribute, or the last error.
+    """
 
     consumer: str
     shard_id: str
@@ -39,76 +86,76 @@ class DeadLetter:
     message: str
     record: dict[str, Any]
     attempts: int = 1
-    at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    source_arn: str = ""
+    at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    @property
+    def id(self) -> str:
+        """The letter's key under the lake root (what ``auxeira dlq show`` takes)."""
+        return self.relative_path()
 
     def relative_path(self) -> str:
         day = self.at[:10]
-        name = _UNSAFE.sub("_", f"{self.shard_id}-{self.sequence_number}")
-        return f"dlq/{_UNSAFE.sub('_', self.consumer)}/dt={day}/{name}.json"
+        source = hashlib.sha256(self.source_arn.encode()).hexdigest()[:12] if self.source_arn else "nosource"
+        name = _UNSAFE.sub("_", f"{source}-{self.shard_id}-{self.sequence_number}")
+        return f"{LAKE.dead_letters}/{_UNSAFE.sub('_', self.consumer)}/dt={day}/{name}.json"
+
+    def redacted(self) -> DeadLetter:
+        """This letter with the record's secrets replaced (what is stored)."""
+        return replace(self, record=redact_record(self.record, secret_paths_of(self.record)))
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2, default=str)
 
+    @classmethod
+    def from_json(cls, body: bytes) -> DeadLetter:
+        data = orjson.loads(body)
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
-class DeadLetterStore(Protocol):
-    def put(self, letter: DeadLetter) -> None: ...
 
-    def list(self, consumer: str | None = None) -> Iterator[DeadLetter]: ...
+class DeadLetterStore:
+    """Dead letters in an object store (a directory, or S3)."""
 
+    def __init__(self, objects: ObjectStore):
+        self.objects = objects
 
-class LocalDeadLetters:
-    """Dead letters as JSON files under a local lake root."""
+    @property
+    def root(self) -> str:
+        return self.objects.root
 
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-
-    def put(self, letter: DeadLetter) -> None:
-        path = self.root / letter.relative_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Write-then-rename: a crash never leaves a half-written dead letter.
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(letter.to_json())
-        os.replace(tmp, path)
+    def put(self, letter: DeadLetter) -> str:
+        """Store a letter, secrets redacted; returns its id."""
+        stored = letter.redacted()
+        self.objects.put(stored.relative_path(), stored.to_json())
+        return stored.id
 
     def list(self, consumer: str | None = None) -> Iterator[DeadLetter]:
-        base = self.root / "dlq" / (consumer or "")
-        for path in sorted(base.rglob("*.json")):
-            yield DeadLetter(**orjson.loads(path.read_bytes()))
+        prefix = f"{LAKE.dead_letters}/{consumer}/" if consumer else f"{LAKE.dead_letters}/"
+        for key in self.objects.list(prefix):
+            if key.endswith(".json"):
+                yield DeadLetter.from_json(self.objects.get(key))
+
+    def get(self, letter_id: str) -> DeadLetter:
+        return DeadLetter.from_json(self.objects.get(letter_id))
 
 
-class S3DeadLetters:
+class LocalDeadLetters(DeadLetterStore):
+    """Dead letters as JSON files under a local lake root."""
+
+    def __init__(self, root: Any):
+        super().__init__(LocalObjects(root))
+
+
+class S3DeadLetters(DeadLetterStore):
     """Dead letters as S3 objects under ``s3://bucket/prefix``."""
 
     def __init__(self, client: Any, bucket: str, prefix: str = ""):
-        self.client = client
-        self.bucket = bucket
-        self.prefix = prefix.strip("/")
+        from auxeira.runtime.objects import S3Objects
 
-    def _key(self, relative: str) -> str:
-        return f"{self.prefix}/{relative}" if self.prefix else relative
-
-    def put(self, letter: DeadLetter) -> None:
-        self.client.put_object(
-            Bucket=self.bucket, Key=self._key(letter.relative_path()), Body=letter.to_json(),
-            ContentType="application/json",
-        )
-
-    def list(self, consumer: str | None = None) -> Iterator[DeadLetter]:
-        paginator = self.client.get_paginator("list_objects_v2")
-        prefix = self._key(f"dlq/{consumer}/" if consumer else "dlq/")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                body = self.client.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
-                yield DeadLetter(**orjson.loads(body))
+        super().__init__(S3Objects(client, bucket, prefix))
 
 
 def dead_letter_store(lake_root: str, s3_client: Any = None) -> DeadLetterStore:
     """The store for a lake root: S3 for ``s3://`` roots, a directory otherwise."""
-    if lake_root.startswith("s3://"):
-        bucket, _, prefix = lake_root[5:].partition("/")
-        if s3_client is None:
-            import boto3
-
-            s3_client = boto3.client("s3")
-        return S3DeadLetters(s3_client, bucket, prefix)
-    return LocalDeadLetters(lake_root)
+    return DeadLetterStore(object_store(lake_root, s3_client))

@@ -1,4 +1,4 @@
-"""Exponential backoff with full jitter, shared by every producer that retries AWS calls.
+"""Exponential backoff with full jitter: the one retry policy of every loop that retries I/O.
 
 Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter", 2015): the n-th
 retry waits a uniform random time in ``[0, min(cap, base * 2**n))``. Compared with a
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 
-__all__ = ["full_jitter"]
+__all__ = ["full_jitter", "RetryPolicy"]
 
 # 2**62 * any sane base is far above any cap; bounding the exponent avoids an
 # OverflowError on absurd attempt numbers without changing any real delay.
@@ -40,3 +41,27 @@ def full_jitter(
     if retry < 0:
         raise ValueError(f"retry must be >= 0, got {retry}")
     return rng() * min(cap, base * 2 ** min(retry, _MAX_EXPONENT))
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How one retry loop waits: full jitter between ``base`` and ``cap``, ``max_attempts`` tries.
+
+    Every loop that retries an I/O call in this project (the Kinesis writer, the
+    counters sink, the OpenSearch sink, the local mapping runner's redelivery) waits
+    through one of these, so none retries in lock-step with its neighbours.
+    """
+
+    base: float = 0.05
+    cap: float = 2.0
+    max_attempts: int = 5
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
+        if self.base < 0 or self.cap < self.base:
+            raise ValueError("need 0 <= base <= cap")
+
+    def delay(self, retry: int, rng: Callable[[], float] = random.random) -> float:
+        """Seconds to wait before retry number ``retry`` (0 for the first retry)."""
+        return full_jitter(retry, base=self.base, cap=self.cap, rng=rng)

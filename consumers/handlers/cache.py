@@ -1,7 +1,7 @@
 """The cache consumer: Kinesis -> Redis, as a Lambda handler and as a reusable factory.
 
-Lambda entry point: ``consumers.handlers.cache.handler`` (event source mapping on the
-events stream with ``FunctionResponseTypes: [ReportBatchItemFailures]``).
+Lambda entry point: ``consumers.handlers.cache.handler`` (its mapping:
+``schemas.resources.mapping("cache")``).
 """
 
 from __future__ import annotations
@@ -10,35 +10,37 @@ from typing import Any, Sequence
 
 from aws_lambda_powertools.utilities.batch import EventType
 
-from auxeira.runtime.batch import Handler, Staged, lazy_handler, staged_handler
-from auxeira.runtime.dead_letters import DeadLetterStore, dead_letter_store
+from auxeira.runtime.batch import Staged
 from auxeira.runtime.bus import envelopes_of, kinesis_payload, order_key
+from auxeira.runtime.dead_letters import DeadLetterStore
+from auxeira.runtime.handlers import Handler, lambda_entry, staged_handler
+from auxeira.runtime.observability import BatchObserver
+from auxeira.runtime.settings import CacheSettings
+from auxeira.runtime.sinks import ItemOutcome
 from consumers.projections import cache
-from auxeira.runtime.settings import PipelineSettings
 from consumers.sinks.cache_base import CacheSink
-from schemas.events import REGISTRY
 from schemas.catalog import ENTITIES
 from schemas.envelope import Envelope
+from schemas.events import REGISTRY
 
-__all__ = ["CONSUMER", "build_handler", "handler"]
+__all__ = ["CONSUMER", "build_handler", "handler", "is_cached"]
 
 CONSUMER = "cache"
 
 
-def build_handler(sink: CacheSink, dead_letters: DeadLetterStore, consumer: str = CONSUMER) -> Handler:
+def build_handler(sink: CacheSink, dead_letters: DeadLetterStore, consumer: str = CONSUMER,
+                  observer: BatchObserver | None = None, **options: Any) -> Handler:
     """A Lambda-shaped handler applying each batch to ``sink`` in one pipelined call."""
 
     def prepare(record: Any) -> list[Staged]:
         return [Staged(cache.project(e), order_key(e)) for e in envelopes_of(kinesis_payload(record))
                 if is_cached(e)]
 
-    def apply(mutations: Sequence[Any]) -> list[None]:
-        # Applied and no-op (duplicate or stale) are both success for the batch.
-        sink.apply(mutations)
-        return [None] * len(mutations)
+    def apply(mutations: Sequence[Any]) -> Sequence[ItemOutcome]:
+        return sink.apply(mutations)
 
     return staged_handler(EventType.KinesisDataStreams, prepare=prepare, apply=apply,
-                          dead_letters=dead_letters, consumer=consumer)
+                          dead_letters=dead_letters, consumer=consumer, observer=observer, **options)
 
 
 def is_cached(envelope: Envelope) -> bool:
@@ -53,13 +55,19 @@ def is_cached(envelope: Envelope) -> bool:
     return REGISTRY.model_for(envelope.event_type).kind == "state"
 
 
-def _from_settings() -> Handler:
+def _from_settings(settings: CacheSettings) -> Handler:
+    from auxeira.runtime.dead_letters import dead_letter_store
+    from auxeira.runtime.clients import ClientFactory
+    from auxeira.runtime.observability import PowertoolsObserver
     from consumers.sinks.redis_cache import RedisCacheSink
 
-    settings = PipelineSettings()
-    sink = RedisCacheSink(url=settings.redis_url, tombstone_ttl_seconds=settings.tombstone_ttl_seconds)
-    return build_handler(sink, dead_letter_store(settings.lake_root))
+    clients = ClientFactory.from_settings(settings)
+    token = settings.redis_auth_token.get_secret_value() if settings.redis_auth_token else None
+    sink = RedisCacheSink(url=settings.redis_url, auth_token=token,
+                          tombstone_ttl_seconds=settings.tombstone_ttl_seconds)
+    return build_handler(sink, dead_letter_store(settings.lake, clients.client("s3")),
+                         observer=PowertoolsObserver(CONSUMER, env=settings.env))
 
 
 #: Lambda entry point.
-handler = lazy_handler(_from_settings)
+handler = lambda_entry(CacheSettings, _from_settings)

@@ -23,13 +23,16 @@ from typing import Any, Protocol, Sequence
 
 from aws_lambda_powertools.utilities.batch import EventType
 
-from auxeira.runtime.batch import Handler, Staged, lazy_handler, record_position, staged_handler
-from auxeira.runtime.dead_letters import DeadLetterStore, dead_letter_store
+from auxeira.runtime.batch import Staged
 from auxeira.runtime.bus import envelopes_of, kinesis_payload, order_key
+from auxeira.runtime.dead_letters import DeadLetterStore, record_position
+from auxeira.runtime.handlers import Handler, lambda_entry, staged_handler
+from auxeira.runtime.observability import BatchObserver
+from auxeira.runtime.settings import CountersSettings
+from auxeira.runtime.sinks import APPLIED, SKIPPED, STALE, ItemOutcome
 from consumers.projections import counters
 from consumers.projections.counter_rules import RULES, CounterRule
 from consumers.projections.counters import CounterEvent, CounterUpdate, WriteOutcome
-from auxeira.runtime.settings import PipelineSettings
 
 __all__ = ["CONSUMER", "CounterWriter", "apply_events", "build_handler", "handler"]
 
@@ -42,49 +45,70 @@ class CounterWriter(Protocol):
     def write(self, updates: Sequence[CounterUpdate]) -> list[WriteOutcome | BaseException]: ...
 
 
-def apply_events(sink: CounterWriter, events: Sequence[CounterEvent]) -> list[BaseException | None]:
-    """Coalesce a batch, write it, and return one outcome per event (None = written or no-op)."""
+def apply_events(sink: CounterWriter, events: Sequence[CounterEvent]) -> list[ItemOutcome | BaseException]:
+    """Coalesce a batch, write it, and return one outcome per event.
+
+    An event fails when an update holding one of its parts failed; it is STALE when
+    every update holding its parts had already been written (a replay), or when it was
+    dropped as a duplicate of an event earlier in the batch; SKIPPED when it counts
+    nothing; APPLIED otherwise.
+    """
     updates = counters.coalesce(events)
     outcomes = sink.write(updates) if updates else []
     failed: dict[tuple[str, str], BaseException] = {}
+    written: set[tuple[str, str]] = set()
     for update, outcome in zip(updates, outcomes, strict=True):
-        if isinstance(outcome, BaseException):
-            for part in update.parts:
-                failed.setdefault((update.shard, part.sequence), outcome)
+        for part in update.parts:
+            slot = (update.shard, part.sequence)
+            if isinstance(outcome, BaseException):
+                failed.setdefault(slot, outcome)
+            elif outcome is not WriteOutcome.REPLAYED:
+                written.add(slot)
     # An event deduplicated by id has no part of its own: it succeeds, and if its twin
     # failed, redelivery starts at the twin (lower sequence) and covers it anyway.
-    return [failed.get((e.shard, e.sequence)) for e in events]
+    result: list[ItemOutcome | BaseException] = []
+    for e in events:
+        slot = (e.shard, e.sequence)
+        if slot in failed:
+            result.append(failed[slot])
+        elif not e.deltas:
+            result.append(SKIPPED)
+        else:
+            result.append(APPLIED if slot in written else STALE)
+    return result
 
 
 def build_handler(sink: CounterWriter, dead_letters: DeadLetterStore, consumer: str = CONSUMER,
-                  rules: tuple[CounterRule, ...] = RULES) -> Handler:
+                  rules: tuple[CounterRule, ...] = RULES, observer: BatchObserver | None = None,
+                  **options: Any) -> Handler:
     """A Lambda-shaped handler writing each batch's coalesced counter updates to ``sink``."""
 
     def prepare(record: Any) -> list[Staged]:
-        shard, sequence = record_position(record.raw_event)
+        _, shard, sequence = record_position(record.raw_event)
         return [
             Staged(counters.to_event(shard, sequence, e, rules), order_key(e))
             for e in envelopes_of(kinesis_payload(record))
         ]
 
-    def apply(events: Sequence[CounterEvent]) -> list[BaseException | None]:
+    def apply(events: Sequence[CounterEvent]) -> list[ItemOutcome | BaseException]:
         return apply_events(sink, events)
 
     return staged_handler(EventType.KinesisDataStreams, prepare=prepare, apply=apply,
-                          dead_letters=dead_letters, consumer=consumer)
+                          dead_letters=dead_letters, consumer=consumer, observer=observer, **options)
 
 
-def _from_settings() -> Handler:
-    import boto3
-
+def _from_settings(settings: CountersSettings) -> Handler:
+    from auxeira.runtime.clients import CALLER_RETRIES, ClientFactory
+    from auxeira.runtime.dead_letters import dead_letter_store
+    from auxeira.runtime.observability import PowertoolsObserver
     from consumers.sinks.counters_dynamo import DynamoCounterSink
-    from schemas.resources import COUNTERS_TABLE
 
-    settings = PipelineSettings()
-    client = boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint)
-    return build_handler(DynamoCounterSink(client, COUNTERS_TABLE.physical_name(settings.env)),
-                         dead_letter_store(settings.lake_root))
+    clients = ClientFactory.from_settings(settings)
+    # The sink retries each UpdateItem itself: botocore's own retries would multiply with it.
+    sink = DynamoCounterSink(clients.client("dynamodb", config=CALLER_RETRIES), settings.counters_table)
+    return build_handler(sink, dead_letter_store(settings.lake, clients.client("s3")),
+                         observer=PowertoolsObserver(CONSUMER, env=settings.env))
 
 
 #: Lambda entry point.
-handler = lazy_handler(_from_settings)
+handler = lambda_entry(CountersSettings, _from_settings)

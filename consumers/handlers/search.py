@@ -1,16 +1,13 @@
 """The search consumer: Kinesis -> search index, as a Lambda handler and a reusable factory.
 
 Lambda entry point: ``consumers.handlers.search.handler`` (its own event source mapping
-on the events stream, ``FunctionResponseTypes: [ReportBatchItemFailures]``, so search
-keeps its own checkpoints and can be replayed without the other projections).
+on the events stream, so search keeps its own checkpoints and can be replayed without
+the other projections).
 
-Outcomes of the sink, per mutation:
-
-* applied, or conflict (a newer version is already indexed) -> the record succeeded;
-* ``RetryableSinkError`` -> the record is reported failed and delivered again;
-* ``PoisonRecordError`` (the index refuses the document itself, e.g. a mapping error)
-  -> the raw record goes to the dead-letter store, like a record that fails to decode,
-  and the batch goes on. Retrying it could never succeed and would stall its shard.
+Outcomes of the sink, per mutation (:mod:`auxeira.runtime.sinks`): applied, or stale
+(a newer version is already indexed) -> the record succeeded; ``RetryableSinkError`` ->
+delivered again; ``PoisonRecordError`` (the index refuses the document itself, e.g. a
+mapping error) -> dead-lettered with its record, and the batch goes on.
 """
 
 from __future__ import annotations
@@ -20,59 +17,61 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import EventType
 
-from auxeira.runtime.batch import Handler, Staged, lazy_handler, staged_handler
-from auxeira.runtime.dead_letters import DeadLetterStore, dead_letter_store
+from auxeira.runtime.batch import Staged
 from auxeira.runtime.bus import envelopes_of, kinesis_payload, order_key
+from auxeira.runtime.dead_letters import DeadLetterStore
+from auxeira.runtime.handlers import Handler, lambda_entry, staged_handler
+from auxeira.runtime.observability import BatchObserver
+from auxeira.runtime.settings import SearchSettings
+from auxeira.runtime.sinks import ItemOutcome
 from consumers.projections import search
 from consumers.projections.search import SearchMutation
-from auxeira.runtime.settings import PipelineSettings
-from consumers.sinks.search_base import Done, SearchSink
-from schemas.errors import PoisonRecordError, RetryableSinkError
+from consumers.sinks.search_base import SearchSink
 
 __all__ = ["CONSUMER", "build_handler", "configured_sink", "handler"]
 
 CONSUMER = "search"
 
 
-def build_handler(sink: SearchSink, dead_letters: DeadLetterStore, consumer: str = CONSUMER) -> Handler:
+def build_handler(sink: SearchSink, dead_letters: DeadLetterStore, consumer: str = CONSUMER,
+                  observer: BatchObserver | None = None, **options: Any) -> Handler:
     """A Lambda-shaped handler applying each batch to ``sink`` in one call."""
 
     def prepare(record: Any) -> list[Staged]:
         return [Staged(m, order_key(e)) for e in envelopes_of(kinesis_payload(record)) for m in search.project(e)]
 
-    def apply(mutations: Sequence[SearchMutation]) -> list[BaseException | None]:
-        return [_settle(o) for o in sink.apply(mutations)]
+    def apply(mutations: Sequence[SearchMutation]) -> Sequence[ItemOutcome]:
+        return sink.apply(mutations)
 
     return staged_handler(EventType.KinesisDataStreams, prepare=prepare, apply=apply,
-                          dead_letters=dead_letters, consumer=consumer)
+                          dead_letters=dead_letters, consumer=consumer, observer=observer, **options)
 
 
-def _settle(outcome: Any) -> BaseException | None:
-    """What the batch processor sees of one outcome: None when done (applied, or a newer
-    version already indexed), the error otherwise (poison is dead-lettered, a retryable
-    error redelivered)."""
-    if isinstance(outcome, Done):
-        return None
-    if isinstance(outcome, (PoisonRecordError, RetryableSinkError)):
-        return outcome
-    raise TypeError(f"search sink returned {outcome!r}, not an outcome")
-
-
-def configured_sink(settings: PipelineSettings) -> SearchSink:
-    """OpenSearch when ``opensearch_url`` is set, else the embedded index under the lake root."""
+def configured_sink(settings: SearchSettings, clients: Any = None) -> SearchSink:
+    """OpenSearch when ``opensearch_url`` is set (SigV4-signed for Amazon OpenSearch
+    Service), else the embedded index (``search_path``, or under the lake root)."""
     if settings.opensearch_url:
+        from auxeira.runtime.clients import ClientFactory
         from consumers.sinks.search_opensearch import OpenSearchSink
 
-        return OpenSearchSink(url=settings.opensearch_url, env=settings.env)
+        factory = clients or ClientFactory.from_settings(settings)
+        return OpenSearchSink(factory.opensearch(settings.opensearch_url), env=settings.environment)
     from consumers.sinks.search_embedded import EmbeddedSearchSink
 
-    return EmbeddedSearchSink.for_lake(settings.lake_root)
+    if settings.search_path:
+        return EmbeddedSearchSink(settings.search_path)
+    return EmbeddedSearchSink.for_lake(settings.lake, env=settings.environment)
 
 
-def _from_settings() -> Handler:
-    settings = PipelineSettings()
-    return build_handler(configured_sink(settings), dead_letter_store(settings.lake_root))
+def _from_settings(settings: SearchSettings) -> Handler:
+    from auxeira.runtime.clients import ClientFactory
+    from auxeira.runtime.dead_letters import dead_letter_store
+    from auxeira.runtime.observability import PowertoolsObserver
+
+    clients = ClientFactory.from_settings(settings)
+    return build_handler(configured_sink(settings, clients), dead_letter_store(settings.lake, clients.client("s3")),
+                         observer=PowertoolsObserver(CONSUMER, env=settings.env))
 
 
 #: Lambda entry point.
-handler = lazy_handler(_from_settings)
+handler = lambda_entry(SearchSettings, _from_settings)

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from auxeira.runtime.sinks import Outcome
 from consumers.projections.mutations import MAX_VERSION, CacheMutation
 
 __all__ = ["CacheSink", "CachedEntry", "VERSION_WIDTH", "encode_version", "tenant_prefix"]
@@ -48,8 +49,10 @@ class CachedEntry:
 class CacheSink(Protocol):
     """A cache that applies versioned sets and deletes idempotently."""
 
-    def apply(self, mutations: Sequence[CacheMutation]) -> list[bool]:
-        """Apply mutations in order; per mutation, True if applied, False if a no-op.
+    def apply(self, mutations: Sequence[CacheMutation]) -> list[Outcome]:
+        """Apply mutations in order; per mutation APPLIED, or STALE for a no-op (a
+        duplicate, or an older version than the one held): the one sink contract of
+        :mod:`auxeira.runtime.sinks`.
 
         Raises:
             RetryableSinkError: the cache could not be reached; nothing or part of the

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from auxeira.runtime.sinks import APPLIED, STALE, Outcome
 from consumers.projections.mutations import MAX_VERSION, CacheDelete, CacheMutation, CacheSet
 from consumers.sinks.cache_base import CachedEntry, tenant_prefix
 
@@ -41,8 +42,8 @@ class InMemoryCacheSink:
         self._clock = clock
         self._data: dict[str, _Stored] = {}
 
-    def apply(self, mutations: Sequence[CacheMutation]) -> list[bool]:
-        """Apply mutations in order; True per mutation that applied (see ``CacheSink``).
+    def apply(self, mutations: Sequence[CacheMutation]) -> list[Outcome]:
+        """Apply mutations in order; APPLIED or STALE per mutation (see ``CacheSink``).
 
         Like the Redis sink, it checks the whole batch before writing any of it.
         """
@@ -70,15 +71,15 @@ class InMemoryCacheSink:
         prefix = tenant_prefix(tenant)
         return iter([k for k in list(self._data) if k.startswith(prefix) and self._live(k)])
 
-    def _apply_one(self, m: CacheMutation) -> bool:
+    def _apply_one(self, m: CacheMutation) -> Outcome:
         current = self._live(m.redis_key)
         if current is not None and current.version >= m.version:
-            return False
+            return STALE
         if type(m) is CacheSet:
             self._data[m.redis_key] = _Stored(m.version, m.state, None)
         else:
             self._data[m.redis_key] = _Stored(m.version, None, self._clock() + self._ttl)
-        return True
+        return APPLIED
 
     def _live(self, redis_key: str) -> _Stored | None:
         """The stored value, dropping it first if its TTL has passed (as Redis does lazily)."""

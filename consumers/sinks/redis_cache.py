@@ -22,10 +22,10 @@ from collections.abc import Iterator, Sequence
 import orjson
 import redis
 from hiredis import pack_command
-from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
-from redis.retry import Retry
 
+from auxeira.runtime.clients import redis_client
+from auxeira.runtime.sinks import APPLIED, STALE, Outcome
 from consumers.projections.mutations import MAX_VERSION, CacheDelete, CacheMutation, CacheSet
 from consumers.sinks.cache_base import VERSION_WIDTH, CachedEntry, tenant_prefix
 from schemas.errors import RetryableSinkError
@@ -66,13 +66,6 @@ _SHA = hashlib.sha1(CAS_SCRIPT.encode()).hexdigest()
 _Command = tuple[str, str, str, bytes, str]
 _UNAVAILABLE = (ConnectionError, TimeoutError)  # BusyLoadingError is a ConnectionError
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
-# For a client built from a URL: fail within a second or so and let the stream redeliver,
-# rather than redis-py's default of 10 retries backing off up to 1 s each.
-_URL_CLIENT_OPTIONS = {
-    "socket_connect_timeout": 2.0,
-    "socket_timeout": 5.0,
-    "retry": Retry(ExponentialBackoff(cap=0.1, base=0.01), 2),
-}
 
 
 class RedisCacheSink:
@@ -80,7 +73,9 @@ class RedisCacheSink:
 
     Args:
         client: a client to use; its retry policy applies.
-        url: ``redis://`` URL to build a client from on first use, if no client is given.
+        url: ``redis://`` or ``rediss://`` (TLS) URL to build a client from on first use,
+            if no client is given (:func:`auxeira.runtime.clients.redis_client`).
+        auth_token: the AUTH token (ElastiCache), when it is not in the URL.
         tombstone_ttl_seconds: how long a delete's tombstone is kept.
     """
 
@@ -89,6 +84,7 @@ class RedisCacheSink:
         client: redis.Redis | None = None,
         *,
         url: str | None = None,
+        auth_token: str | None = None,
         tombstone_ttl_seconds: int = 7 * 86400,
     ):
         if client is None and url is None:
@@ -97,6 +93,7 @@ class RedisCacheSink:
             raise ValueError("tombstone_ttl_seconds must be positive")
         self._client = client
         self._url = url
+        self._auth_token = auth_token
         self._ttl_ms = str(tombstone_ttl_seconds * 1000)
         self._script_loaded = False
 
@@ -104,11 +101,12 @@ class RedisCacheSink:
     def client(self) -> redis.Redis:
         """The client, built from the URL on first use."""
         if self._client is None:
-            self._client = redis.Redis.from_url(self._url, **_URL_CLIENT_OPTIONS)
+            assert self._url is not None
+            self._client = redis_client(self._url, self._auth_token)
         return self._client
 
-    def apply(self, mutations: Sequence[CacheMutation]) -> list[bool]:
-        """Apply mutations in order in one round trip; True per mutation that applied.
+    def apply(self, mutations: Sequence[CacheMutation]) -> list[Outcome]:
+        """Apply mutations in order in one round trip; APPLIED or STALE per mutation.
 
         Steps: 1. check every mutation, so a bad batch writes nothing 2. load the script,
         once per sink 3. send every EVALSHA in one pipeline 4. if Redis lost the script
@@ -118,7 +116,7 @@ class RedisCacheSink:
         Raises:
             RetryableSinkError: Redis is unreachable, loading, timed out or refused a
                 write (out of memory, wrong type). Re-applying the batch is safe; a
-                mutation applied by the failed attempt then reports False.
+                mutation applied by the failed attempt then reports STALE.
             ValueError: a version outside 0 .. MAX_VERSION (a bug upstream: project()
                 turns those into poison).
             TypeError: an item that is neither CacheSet nor CacheDelete.
@@ -226,12 +224,12 @@ def _reply(conn: redis.connection.AbstractConnection) -> object:
         return exc
 
 
-def _applied(result: object, redis_key: str) -> bool:
+def _applied(result: object, redis_key: str) -> Outcome:
     if isinstance(result, ResponseError):
         # Out of memory, a foreign non-hash value under our key, or NOSCRIPT twice running:
         # none is the record's fault, so it is retried (and alarms) rather than dead-lettered.
         raise RetryableSinkError(f"redis refused the cache write of {redis_key}: {result}")
-    return result == 1
+    return APPLIED if result == 1 else STALE
 
 
 def _text(value: bytes | str) -> str:

@@ -19,9 +19,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, TypeAlias
 
+from auxeira.runtime.sinks import APPLIED, STALE
+from auxeira.runtime.sinks import Outcome as SinkOutcome
 from consumers.projections.mutations import MAX_VERSION
 from consumers.projections.search import DeleteDoc, SearchMutation, UpsertDoc
 from schemas.errors import PoisonRecordError, RetryableSinkError
@@ -36,16 +37,11 @@ __all__ = [
 MAX_LIMIT = 1000
 
 
-class Done(StrEnum):
-    """A mutation that needs nothing more: it applied, or a newer state was already there."""
-
-    APPLIED = "applied"
-    CONFLICT = "conflict"
-
-
-APPLIED = Done.APPLIED
-CONFLICT = Done.CONFLICT
-Outcome: TypeAlias = Done | RetryableSinkError | PoisonRecordError
+#: The runtime's outcomes (:mod:`auxeira.runtime.sinks`): a conflict is a newer version
+#: already indexed, the search name of STALE.
+Done = SinkOutcome
+CONFLICT = STALE
+Outcome: TypeAlias = SinkOutcome | RetryableSinkError | PoisonRecordError
 
 
 @dataclass(frozen=True, slots=True)

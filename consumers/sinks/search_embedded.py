@@ -1,6 +1,6 @@
 """The embedded search sink: SQLite FTS5 in one database file, no server.
 
-Layout of ``{lake_root}/search/search.db``:
+Layout of ``{lake_root}/search/{env}/search.db``:
 
 * ``docs``: one row per document id ever indexed, unique on ``(idx, doc_id)``:
   ``version`` (40-digit zero-padded text, so text order is numeric order beyond 64
@@ -62,8 +62,10 @@ _CHUNK = 500  # ids per IN (...) lookup, well under SQLite's bound-parameter lim
 _WORD = re.compile(r"\w+")
 
 
-def search_db_path(lake_root: str | Path) -> Path:
-    """Where the embedded index lives under a local lake root.
+def search_db_path(lake_root: str | Path, env: str = "local") -> Path:
+    """Where the embedded index of one environment lives under a local lake root
+    (``{lake_root}/search/{env}/search.db``): two environments sharing a lake root never
+    share an index.
 
     Raises:
         ValueError: an ``s3://`` root; the embedded index needs a local disk (use
@@ -72,7 +74,7 @@ def search_db_path(lake_root: str | Path) -> Path:
     if str(lake_root).startswith("s3://"):
         raise ValueError("the embedded search index needs a local lake root; "
                          "configure an OpenSearch URL to search from AWS")
-    return Path(lake_root) / "search" / "search.db"
+    return Path(lake_root) / "search" / env / "search.db"
 
 
 def match_expression(text: str) -> str | None:
@@ -107,9 +109,9 @@ class EmbeddedSearchSink(SearchSink):
         self._specs = {s.index: s for s in SEARCH_ENTITIES}
 
     @classmethod
-    def for_lake(cls, lake_root: str | Path, **kwargs: Any) -> EmbeddedSearchSink:
-        """The sink whose file is ``{lake_root}/search/search.db``."""
-        return cls(search_db_path(lake_root), **kwargs)
+    def for_lake(cls, lake_root: str | Path, env: str = "local", **kwargs: Any) -> EmbeddedSearchSink:
+        """The sink whose file is ``{lake_root}/search/{env}/search.db``."""
+        return cls(search_db_path(lake_root, env), **kwargs)
 
     @property
     def conn(self) -> sqlite3.Connection:

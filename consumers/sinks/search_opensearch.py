@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from auxeira.runtime.retry import RetryPolicy
 from consumers.projections.search import DeleteDoc, SearchMutation
 from consumers.sinks.search_base import (
     APPLIED, CONFLICT, Hit, Outcome, SearchSink, StoredDoc, check_limit, targets,
@@ -141,7 +142,8 @@ class OpenSearchSink(SearchSink):
         url: the cluster URL (``https://user:pass@host:9200``).
         env: environment name in index names.
         max_attempts: bulk attempts per item before a retryable failure is reported.
-        backoff_seconds: the first wait between attempts; it doubles up to ``max_backoff_seconds``.
+        backoff_seconds: the bound of the first wait between attempts; it doubles up to
+            ``max_backoff_seconds``, each wait drawn with full jitter (:class:`RetryPolicy`).
         chunk_size: actions per bulk request.
         sleep: injected so tests do not wait.
     """
@@ -152,10 +154,8 @@ class OpenSearchSink(SearchSink):
         super().__init__()
         if client is None and url is None:
             raise ValueError("OpenSearchSink needs a client or a url")
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
         self._client, self._url, self.env = client, url, env
-        self._max_attempts, self._backoff, self._max_backoff = max_attempts, backoff_seconds, max_backoff_seconds
+        self._retry = RetryPolicy(backoff_seconds, max_backoff_seconds, max_attempts)
         self._chunk_size, self._sleep = chunk_size, sleep
         self._templates_ready = False
 
@@ -181,9 +181,9 @@ class OpenSearchSink(SearchSink):
             else:
                 actions[i] = action
         pending = list(actions)
-        for attempt in range(self._max_attempts):
+        for attempt in range(self._retry.max_attempts):
             if attempt:
-                self._sleep(min(self._max_backoff, self._backoff * 2 ** (attempt - 1)))
+                self._sleep(self._retry.delay(attempt - 1))
             for i, item in zip(pending, self._bulk([actions[i] for i in pending])):
                 outcomes[i] = classify(item)
             pending = [i for i in pending if isinstance(outcomes[i], RetryableSinkError)]

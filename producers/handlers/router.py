@@ -1,9 +1,9 @@
 """The stream router: DynamoDB Streams -> envelopes -> Kinesis, as a Lambda handler.
 
 Lambda entry point: ``producers.handlers.router.handler`` (one event source mapping per
-table stream, ``FunctionResponseTypes: [ReportBatchItemFailures]``). A change whose
-PutRecords entry still fails after the writer's retries is reported as a batch item
-failure, so Lambda delivers it again: a change is never dropped.
+table stream, ``schemas.resources.mapping("router")``). A change whose PutRecords entry
+still fails after the writer's retries is reported as a batch item failure, so Lambda
+delivers it again: a change is never dropped.
 """
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ from typing import Any, Sequence
 
 from aws_lambda_powertools.utilities.batch import EventType
 
-from auxeira.runtime.batch import Handler, Staged, lazy_handler, staged_handler
-from auxeira.runtime.dead_letters import DeadLetterStore, dead_letter_store
-from auxeira.runtime.settings import PipelineSettings
+from auxeira.runtime.batch import Staged
+from auxeira.runtime.dead_letters import DeadLetterStore
+from auxeira.runtime.handlers import Handler, lambda_entry, staged_handler
+from auxeira.runtime.observability import BatchObserver
+from auxeira.runtime.settings import RouterSettings
+from auxeira.runtime.sinks import APPLIED, ItemOutcome
 from producers.kinesis_writer import MAX_RECORD_BYTES, KinesisWriter, OutgoingRecord, record_size
 from producers.stream_router import partition_key, to_envelope
 from schemas.envelope import encode
@@ -25,8 +28,8 @@ __all__ = ["CONSUMER", "build_handler", "handler"]
 CONSUMER = "router"
 
 
-def build_handler(writer: KinesisWriter, dead_letters: DeadLetterStore,
-                  consumer: str = CONSUMER) -> Handler:
+def build_handler(writer: KinesisWriter, dead_letters: DeadLetterStore, consumer: str = CONSUMER,
+                  observer: BatchObserver | None = None, **options: Any) -> Handler:
     """A Lambda-shaped handler that routes each batch with as few PutRecords as possible."""
 
     def prepare(record: Any) -> list[Staged]:
@@ -40,22 +43,26 @@ def build_handler(writer: KinesisWriter, dead_letters: DeadLetterStore,
                                       record_size(outgoing), MAX_RECORD_BYTES)
         return [Staged(outgoing, key)]
 
-    def apply(records: Sequence[OutgoingRecord]) -> list[BaseException | None]:
+    def apply(records: Sequence[OutgoingRecord]) -> list[ItemOutcome]:
         result = writer.put(list(records))
         failed = {id(r): f"{code}: {message}" for r, code, message in result.failed}
-        return [RetryableSinkError(failed[id(r)]) if id(r) in failed else None for r in records]
+        return [RetryableSinkError(failed[id(r)]) if id(r) in failed else APPLIED for r in records]
 
     return staged_handler(EventType.DynamoDBStreams, prepare=prepare, apply=apply,
-                          dead_letters=dead_letters, consumer=consumer)
+                          dead_letters=dead_letters, consumer=consumer, observer=observer, **options)
 
 
-def _from_settings() -> Handler:
-    import boto3
+def _from_settings(settings: RouterSettings) -> Handler:
+    from auxeira.runtime.clients import CALLER_RETRIES, ClientFactory
+    from auxeira.runtime.dead_letters import dead_letter_store
+    from auxeira.runtime.observability import PowertoolsObserver
 
-    settings = PipelineSettings()
-    client = boto3.client("kinesis", region_name=settings.region, endpoint_url=settings.kinesis_endpoint)
-    return build_handler(KinesisWriter(client, settings.stream_name), dead_letter_store(settings.lake_root))
+    clients = ClientFactory.from_settings(settings)
+    # The writer retries each failed record itself: botocore's own retries would multiply with it.
+    writer = KinesisWriter(clients.client("kinesis", config=CALLER_RETRIES), settings.stream_name)
+    return build_handler(writer, dead_letter_store(settings.lake, clients.client("s3")),
+                         observer=PowertoolsObserver(CONSUMER, env=settings.env))
 
 
 #: Lambda entry point.
-handler = lazy_handler(_from_settings)
+handler = lambda_entry(RouterSettings, _from_settings)

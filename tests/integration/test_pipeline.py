@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from auxeira.runtime.sinks import APPLIED, STALE
+
 import random
 import time
 import uuid
@@ -81,8 +83,8 @@ class CountingSink(RedisCacheSink):
     def apply(self, mutations):
         results = super().apply(mutations)
         self.seen += len(results)
-        self.applied += sum(results)
-        self.noops += len(results) - sum(results)
+        self.applied += results.count(APPLIED)
+        self.noops += results.count(STALE)
         return results
 
 
@@ -97,12 +99,12 @@ class CrashingCheckpoints(Checkpoints):
         super().__init__(inner.client, inner.table_name)
         self.consumer, self.crash_on, self.saves = consumer, crash_on, 0
 
-    def save(self, consumer, shard_id, sequence_number, *, finished=False):
+    def save(self, consumer, shard_id, sequence_number, **kwargs):
         if consumer == self.consumer:
             self.saves += 1
             if self.saves == self.crash_on:
                 raise Crash()
-        super().save(consumer, shard_id, sequence_number, finished=finished)
+        super().save(consumer, shard_id, sequence_number, **kwargs)
 
 
 def test_consumer_killed_between_sink_write_and_checkpoint_loses_nothing(make_runtime):
@@ -113,12 +115,13 @@ def test_consumer_killed_between_sink_write_and_checkpoint_loses_nothing(make_ru
     sink = CountingSink(url=runtime.endpoints.redis_url)
     # WHEN the cache consumer dies right after its second batch reached Redis, before checkpointing it
     crashing = CrashingCheckpoints(runtime.checkpoints, "cache", crash_on=2)
-    first = build_pipeline(runtime, sink, checkpoints=crashing)
+    first = build_pipeline(runtime, sink, checkpoints=crashing, lease_seconds=1.0)
     first.mappings[-1].batch_size = 50
     with pytest.raises(Crash):
         first.run_until_caught_up()
     assert sink.applied > 0
-    # AND a new process starts from the stored checkpoints
+    # AND, once the dead process's shard leases have lapsed, a new one starts from the stored checkpoints
+    time.sleep(1.1)
     restarted = build_pipeline(runtime, sink)
     restarted.run_until_caught_up()
     # THEN the uncheckpointed batch was delivered again (its mutations are now no-ops),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from auxeira.runtime.sinks import APPLIED, STALE
+
 import hashlib
 import time
 import uuid
@@ -74,7 +76,7 @@ def test_nothing_listening_raises_retryable_with_the_cause_chained() -> None:
 def test_a_server_killed_between_batches_raises_retryable(private_redis: RedisProcess) -> None:
     # GIVEN a sink that has applied a batch over a live connection
     sink = RedisCacheSink(url=private_redis.url)
-    assert sink.apply([put("aux:t:e:1", 1)]) == [True]
+    assert sink.apply([put("aux:t:e:1", 1)]) == [APPLIED]
     # WHEN the server dies
     private_redis.process.kill()
     private_redis.process.wait()
@@ -88,13 +90,13 @@ def test_noscript_after_script_flush_is_recovered(private_redis: RedisProcess) -
     # GIVEN a sink that has loaded its script
     client = redis.Redis.from_url(private_redis.url)
     sink = RedisCacheSink(client)
-    assert sink.apply([put("aux:t:e:1", 1)]) == [True]
+    assert sink.apply([put("aux:t:e:1", 1)]) == [APPLIED]
     # WHEN Redis forgets every script (as after a restart or failover)
     client.script_flush()
     assert client.script_exists(SHA) == [False]
     # THEN the next batch applies as if nothing happened, flags and all
     assert sink.apply([put("aux:t:e:1", 2), put("aux:t:e:1", 2), CacheDelete("aux:t:e:2", 1)]) == [
-        True, False, True]
+        APPLIED, STALE, APPLIED]
     assert sink.get("aux:t:e:1").version == 2  # type: ignore[union-attr]
     assert client.script_exists(SHA) == [True]
     client.close()
@@ -105,16 +107,16 @@ def test_versions_compare_numerically_at_every_width(shared: tuple[redis.Redis, 
     sink = RedisCacheSink(client)
     key = f"aux:{tenant}:startup:1"
     # GIVEN a 19-digit version, then a 20-digit one (as strings, "9..." > "1...")
-    assert sink.apply([put(key, 10**19 - 1), put(key, 10**19 + 1)]) == [True, True]
+    assert sink.apply([put(key, 10**19 - 1), put(key, 10**19 + 1)]) == [APPLIED, APPLIED]
     # WHEN the 19-digit one, and one just below the 20-digit one, arrive again
     # THEN both are stale
-    assert sink.apply([put(key, 10**19 - 1), put(key, 10**19)]) == [False, False]
+    assert sink.apply([put(key, 10**19 - 1), put(key, 10**19)]) == [STALE, STALE]
     # AND versions a double cannot tell apart (2^53 + 1 vs 2^53) still order exactly
     other = f"aux:{tenant}:startup:2"
-    assert sink.apply([put(other, 2**53 + 1), put(other, 2**53)]) == [True, False]
+    assert sink.apply([put(other, 2**53 + 1), put(other, 2**53)]) == [APPLIED, STALE]
     # AND a 40-digit DynamoDB-style sequence number outranks them all
     seq = int("4" * 40)
-    assert sink.apply([CacheDelete(key, seq), put(key, seq - 1)]) == [True, False]
+    assert sink.apply([CacheDelete(key, seq), put(key, seq - 1)]) == [APPLIED, STALE]
     stored = client.hget(key, "v")
     assert stored == encode_version(seq).encode() and len(stored) == 40
 

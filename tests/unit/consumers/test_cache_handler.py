@@ -6,6 +6,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from auxeira.runtime.dead_letters import LocalDeadLetters
+from auxeira.runtime.sinks import APPLIED
 from consumers.handlers.cache import build_handler
 from consumers.sinks.memory import InMemoryCacheSink
 from schemas.errors import RetryableSinkError
@@ -83,7 +84,7 @@ def test_partial_failure_reports_the_failed_record_and_later_records_of_its_key(
 
     def apply(items):
         first_a = items.index("A")
-        return [RetryableSinkError("throttled") if n == first_a else None for n in range(len(items))]
+        return [RetryableSinkError("throttled") if n == first_a else APPLIED for n in range(len(items))]
 
     def prepare(record):
         return [Staged(record.kinesis.data_as_text(), record.kinesis.data_as_text())]

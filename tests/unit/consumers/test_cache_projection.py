@@ -6,6 +6,8 @@ redis-server, or REDIS_URL with keys under a unique tenant that are deleted afte
 
 from __future__ import annotations
 
+from auxeira.runtime.sinks import APPLIED, STALE
+
 import os
 import uuid
 from collections.abc import Iterator
@@ -155,13 +157,13 @@ def test_a_state_that_is_not_json_is_poison() -> None:
 def test_a_duplicate_is_a_no_op(cache: Cache) -> None:
     # GIVEN a set that was applied
     key = f"aux:{cache.tenant()}:startup:1"
-    assert cache.sink.apply([put(key, 3, name="Acme")]) == [True]
+    assert cache.sink.apply([put(key, 3, name="Acme")]) == [APPLIED]
     # WHEN the same mutation arrives again, in a later batch and twice within one
     again = cache.sink.apply([put(key, 3, name="Other")])
     twice = cache.sink.apply([put(key, 4, name="B"), put(key, 4, name="C")])
     # THEN the repeats are no-ops and the first write of each version stands
-    assert again == [False]
-    assert twice == [True, False]
+    assert again == [STALE]
+    assert twice == [APPLIED, STALE]
     assert cache.sink.get(key) == CachedEntry(4, {"name": "B"}, tombstone=False, ttl_ms=None)
 
 
@@ -171,7 +173,7 @@ def test_an_older_version_after_a_newer_one_is_a_no_op(cache: Cache) -> None:
     cache.sink.apply([put(key, 5, name="new")])
     result = cache.sink.apply([put(key, 4, name="old")])
     # THEN nothing changes
-    assert result == [False]
+    assert result == [STALE]
     assert cache.sink.get(key).state == {"name": "new"}  # type: ignore[union-attr]
 
 
@@ -179,7 +181,7 @@ def test_a_delete_leaves_a_tombstone_with_its_version_and_a_ttl(cache: Cache) ->
     key = f"aux:{cache.tenant()}:startup:1"
     # GIVEN a cached entity WHEN it is deleted at version 6
     cache.sink.apply([put(key, 5)])
-    assert cache.sink.apply([CacheDelete(key, 6)]) == [True]
+    assert cache.sink.apply([CacheDelete(key, 6)]) == [APPLIED]
     # THEN a tombstone remembers version 6, holds no state, and expires
     entry = cache.sink.get(key)
     assert entry is not None
@@ -197,7 +199,7 @@ def test_a_stale_update_cannot_resurrect_a_tombstone(cache: Cache) -> None:
     # WHEN updates at a lower and at the same version arrive late
     result = cache.sink.apply([put(key, 5), put(key, 6), CacheDelete(key, 6)])
     # THEN none applies and the tombstone stands
-    assert result == [False, False, False]
+    assert result == [STALE, STALE, STALE]
     entry = cache.sink.get(key)
     assert entry is not None and entry.tombstone and entry.version == 6
 
@@ -207,7 +209,7 @@ def test_a_newer_create_after_a_tombstone_applies_and_clears_the_ttl(cache: Cach
     # GIVEN a tombstone at version 6
     cache.sink.apply([CacheDelete(key, 6)])
     # WHEN the entity is created again at version 7
-    assert cache.sink.apply([put(key, 7, name="again")]) == [True]
+    assert cache.sink.apply([put(key, 7, name="again")]) == [APPLIED]
     # THEN it is live, permanent and no longer a tombstone
     assert cache.sink.get(key) == CachedEntry(7, {"name": "again"}, tombstone=False, ttl_ms=None)
     if cache.client is not None:
@@ -218,7 +220,7 @@ def test_a_newer_create_after_a_tombstone_applies_and_clears_the_ttl(cache: Cach
 def test_a_batch_applies_in_order_with_one_flag_per_mutation(cache: Cache) -> None:
     a, b = (f"aux:{cache.tenant()}:startup:{k}" for k in "ab")
     batch = [put(a, 1), put(b, 1), put(a, 2), CacheDelete(a, 3), put(a, 2), put(b, 1)]
-    assert cache.sink.apply(batch) == [True, True, True, True, False, False]
+    assert cache.sink.apply(batch) == [APPLIED, APPLIED, APPLIED, APPLIED, STALE, STALE]
     assert cache.sink.apply([]) == []
 
 
@@ -231,7 +233,7 @@ def test_a_batch_replayed_after_a_crash_converges(cache: Cache) -> None:
     # WHEN the whole batch is delivered again
     replay = cache.sink.apply(batch)
     # THEN the replayed prefix is a no-op and the cache equals one clean pass
-    assert replay[:4] == [False] * 4
+    assert replay[:4] == [STALE] * 4
     clean = InMemoryCacheSink()
     clean.apply(batch)
     for key in sorted(clean.scan_keys(tenant)):
@@ -261,7 +263,7 @@ def test_projected_events_reach_the_sink(cache: Cache) -> None:
     # WHEN they are projected and applied
     result = cache.sink.apply([project(e) for e in events])
     # THEN only the create and the delete applied, and a tombstone remains
-    assert result == [True, True, False, False]
+    assert result == [APPLIED, APPLIED, STALE, STALE]
     entry = cache.sink.get(cache_key(tenant, "startup", "STARTUP#1|PROFILE"))
     assert entry is not None and entry.tombstone and entry.version == 3
 

@@ -178,4 +178,4 @@ def test_opensearch_is_used_when_its_url_is_set_and_nothing_connects_before_use(
 def test_the_embedded_index_under_the_lake_root_is_the_default(tmp_path) -> None:
     sink = configured_sink(PipelineSettings(opensearch_url=None, lake_root=str(tmp_path)))
     assert isinstance(sink, EmbeddedSearchSink)
-    assert sink.path == str(tmp_path / "search" / "search.db")
+    assert sink.path == str(tmp_path / "search" / "local" / "search.db")

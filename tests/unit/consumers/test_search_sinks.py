@@ -357,7 +357,8 @@ def test_the_index_is_one_file_under_the_lake_root_and_survives_a_reopen(tmp_pat
     first = EmbeddedSearchSink.for_lake(tmp_path)
     first.apply(STARTUPS + [gone("S3", 2)])
     first.close()
-    assert search_db_path(tmp_path) == tmp_path / "search" / "search.db" and search_db_path(tmp_path).exists()
+    assert search_db_path(tmp_path) == tmp_path / "search" / "local" / "search.db" and search_db_path(tmp_path).exists()
+    assert search_db_path(tmp_path, "prod") != search_db_path(tmp_path, "dev")
     # WHEN another opens the file THEN it finds the same documents and tombstones
     second = EmbeddedSearchSink.for_lake(tmp_path)
     assert [h.doc_id for h in second.search("clinics", "t1")] == ["S2"]
@@ -535,7 +536,8 @@ def test_throttled_items_are_retried_with_backoff_and_only_they_are_resent() -> 
     sink = opensearch_sink(client, sleep=waits.append)
     assert sink.apply([doc("A", 1), doc("B", 1)]) == [APPLIED, APPLIED]
     assert client.requests == [["A", "B"], ["A"], ["A"]]
-    assert waits == [0.2, 0.4]
+    # Full jitter: each wait is drawn below a bound that doubles (0.2 s, then 0.4 s).
+    assert len(waits) == 2 and 0 <= waits[0] < 0.2 and 0 <= waits[1] < 0.4
 
 
 def test_an_item_still_throttled_after_the_last_attempt_is_retryable_and_the_rest_applied() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from auxeira.runtime.sinks import APPLIED, STALE
+
 from datetime import date, datetime, timedelta, timezone
 from typing import ClassVar
 
@@ -210,7 +212,7 @@ def test_the_latest_observation_of_a_state_wins_whatever_the_arrival_order():
     # WHEN the cache projection applies them (and a redelivery of the older)
     applied = sink.apply([cache.project(e) for e in (newer, older, older)])
     # THEN only the newer applied and it is what the cache holds
-    assert applied == [True, False, False]
+    assert applied == [APPLIED, STALE, STALE]
     assert sink.get(cache.cache_key("t1", "stripe_mrr_sync", "s1")).state["mrr"] == 2_000.0
 
 
