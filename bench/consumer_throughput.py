@@ -22,32 +22,33 @@ import gc
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 import redis
-from hiredis import pack_command
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from hiredis import pack_command
 
-from bench.workload import build_workload, to_kinesis_records
-from auxeira.runtime.dead_letters import LocalDeadLetters
 from auxeira.runtime.bus import envelopes_of, kinesis_payload
+from auxeira.runtime.dead_letters import LocalDeadLetters
+from bench.workload import build_workload, to_kinesis_records
 from consumers.handlers import cache as cache_handler
 from consumers.handlers import search as search_handler
 from consumers.projections import cache, counters
 from consumers.projections.mutations import CacheSet
 from consumers.sinks.redis_cache import CAS_SCRIPT, RedisCacheSink
 from consumers.sinks.search_embedded import EmbeddedSearchSink
-from schemas.resources import mapping
 from infra.local.redis_server import start_redis, stop_redis
+from schemas.resources import mapping
 
 BATCH = 500  # records per Lambda invocation (the ESM's BatchSize)
 
 
 def _batches(records: list[dict[str, Any]], size: int = BATCH):
     for start in range(0, len(records), size):
-        yield {"Records": records[start:start + size]}
+        yield {"Records": records[start : start + size]}
 
 
 def _timed(run: Callable[[], None]) -> float:
@@ -77,11 +78,23 @@ def bench_ceiling(envelopes, client: redis.Redis, ttl_ms: int) -> float:
     packed = []
     for start in range(0, len(envelopes), BATCH):
         chunk = []
-        for e in envelopes[start:start + BATCH]:
+        for e in envelopes[start : start + BATCH]:
             m = cache.project(e)
             is_set = type(m) is CacheSet
-            chunk.append(pack_command(("EVALSHA", sha, "1", m.redis_key, f"{m.version:040d}", "s" if is_set else "d",
-                                       m.state if is_set else b"", str(ttl_ms))))
+            chunk.append(
+                pack_command(
+                    (
+                        "EVALSHA",
+                        sha,
+                        "1",
+                        m.redis_key,
+                        f"{m.version:040d}",
+                        "s" if is_set else "d",
+                        m.state if is_set else b"",
+                        str(ttl_ms),
+                    )
+                )
+            )
         packed.append((b"".join(chunk), len(chunk)))
     conn = client.connection_pool.get_connection()
 
@@ -105,8 +118,9 @@ def bench_naive(records, client: redis.Redis, ttl_ms: int) -> float:
         for e in envelopes_of(kinesis_payload(record)):
             m = cache.project(e)
             is_set = type(m) is CacheSet
-            client.evalsha(sha, 1, m.redis_key, f"{m.version:040d}", "s" if is_set else "d",
-                           m.state if is_set else b"", ttl_ms)
+            client.evalsha(
+                sha, 1, m.redis_key, f"{m.version:040d}", "s" if is_set else "d", m.state if is_set else b"", ttl_ms
+            )
 
     def run() -> None:
         for event in _batches(records):
@@ -144,7 +158,7 @@ def counter_writes(envelopes, shards: int = 4) -> int:
     writes = 0
     for shard, items in by_shard.items():
         for start in range(0, len(items), size):
-            batch = [(f"shardId-{shard:012d}", f"{n:056d}", e) for _, n, e in items[start:start + size]]
+            batch = [(f"shardId-{shard:012d}", f"{n:056d}", e) for _, n, e in items[start : start + size]]
             writes += len(counters.plan(batch))
     return writes
 
@@ -189,10 +203,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ceiling_eps = args.events / results["ceiling"]
     naive_eps = args.events / results["naive"]
     line = {
-        "bench": "consumer_throughput", "events": args.events,
-        "cache_eps": round(cache_eps), "cas_ceiling_eps": round(ceiling_eps),
+        "bench": "consumer_throughput",
+        "events": args.events,
+        "cache_eps": round(cache_eps),
+        "cas_ceiling_eps": round(ceiling_eps),
         "cache_vs_ceiling": round(cache_eps / ceiling_eps, 3),
-        "naive_cache_eps": round(naive_eps), "cache_speedup": round(cache_eps / naive_eps, 1),
+        "naive_cache_eps": round(naive_eps),
+        "cache_speedup": round(cache_eps / naive_eps, 1),
         "search_eps": round(args.events / results["search"]),
         "counter_writes_per_1k_events": round(writes * 1000 / args.events, 1),
     }

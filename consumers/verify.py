@@ -7,16 +7,17 @@ so a mismatch means the pipeline lost, reordered or corrupted a change.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from consumers.projections.cache import cache_key
 from consumers.sinks.cache_base import CacheSink
-from schemas.wire.dynamodb import deserialize_item
 from schemas.fields import drop_paths
 from schemas.tables import TableSpec
+from schemas.wire.dynamodb import deserialize_item
 
-__all__ = ["Expected", "Mismatch", "expected_states", "compare_cache", "scan_items"]
+__all__ = ["Expected", "Mismatch", "compare_cache", "expected_states", "scan_items"]
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,9 @@ def scan_items(client: Any, table_name: str) -> Iterator[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def expected_states(spec: TableSpec, items: Iterable[dict[str, Any]],
-                    tenants: set[str] | None = None) -> Iterator[Expected]:
+def expected_states(
+    spec: TableSpec, items: Iterable[dict[str, Any]], tenants: set[str] | None = None
+) -> Iterator[Expected]:
     """The public state every item of one table should project to."""
     for item in items:
         entity = spec.entity_for(item)
@@ -62,7 +64,9 @@ def expected_states(spec: TableSpec, items: Iterable[dict[str, Any]],
             continue
         version = item.get("version")
         yield Expected(
-            tenant=tenant, entity=entity.name, key=spec.key_of(item),
+            tenant=tenant,
+            entity=entity.name,
+            key=spec.key_of(item),
             version=version if isinstance(version, int) else None,
             state=drop_paths(item, entity.secret) if entity.secret else item,
         )

@@ -37,7 +37,7 @@ from consumers.projections.counters import CounterItem, item_key
 from consumers.verify import Expected, Mismatch
 from schemas.entities.lending import funding_summary
 
-__all__ = ["CounterReader", "expected_counters", "compare_counters", "compare_loan_summaries"]
+__all__ = ["CounterReader", "compare_counters", "compare_loan_summaries", "expected_counters"]
 
 Counters = dict[tuple[str, str], dict[str, Any]]
 
@@ -75,8 +75,9 @@ def expected_counters(expected: Iterable[Expected], rules: tuple[CounterRule, ..
     return out
 
 
-def compare_counters(expected: Iterable[Expected], sink: CounterReader, tenants: Iterable[str],
-                     rules: tuple[CounterRule, ...] = RULES) -> list[Mismatch]:
+def compare_counters(
+    expected: Iterable[Expected], sink: CounterReader, tenants: Iterable[str], rules: tuple[CounterRule, ...] = RULES
+) -> list[Mismatch]:
     """Every counter of these tenants that differs from its recomputed value.
 
     A counter item with nothing behind it must hold zeros (everything it counted was
@@ -110,15 +111,19 @@ def compare_loan_summaries(expected: Iterable[Expected], sink: CounterReader) ->
         want = funding_summary(loan["amount"], participants.get((tenant, parent), []))
         got = loan_summary(sink.get(tenant, parent))
         mismatches += [
-            Mismatch(item_key(tenant, parent), f"computed {name}: counters give {got[name]}, "
-                                               f"funding_summary gives {want[name]}")
-            for name in want if got[name] != want[name]
+            Mismatch(
+                item_key(tenant, parent),
+                f"computed {name}: counters give {got[name]}, funding_summary gives {want[name]}",
+            )
+            for name in want
+            if got[name] != want[name]
         ]
     return mismatches
 
 
-def _diff(tenant: str, parent: str, want: Mapping[str, Any], item: CounterItem | None,
-          rules: tuple[CounterRule, ...]) -> list[Mismatch]:
+def _diff(
+    tenant: str, parent: str, want: Mapping[str, Any], item: CounterItem | None, rules: tuple[CounterRule, ...]
+) -> list[Mismatch]:
     key = item_key(tenant, parent)
     held = item.values if item is not None else {}
     out: list[Mismatch] = []

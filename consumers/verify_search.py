@@ -24,7 +24,7 @@ from consumers.sinks.search_base import MAX_LIMIT, SearchSink
 from consumers.verify import Expected, Mismatch
 from schemas.search_fields import SEARCH_ENTITIES, by_entity, search_entity
 
-__all__ = ["ExpectedDoc", "expected_search_docs", "compare_search", "search_doc_counts"]
+__all__ = ["ExpectedDoc", "compare_search", "expected_search_docs", "search_doc_counts"]
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,9 @@ def search_doc_counts(docs: Iterable[ExpectedDoc]) -> dict[str, int]:
     return counts
 
 
-def compare_search(docs: Iterable[ExpectedDoc], sink: SearchSink, tenants: Iterable[str],
-                   *, probe: bool = True) -> list[Mismatch]:
+def compare_search(
+    docs: Iterable[ExpectedDoc], sink: SearchSink, tenants: Iterable[str], *, probe: bool = True
+) -> list[Mismatch]:
     """Every difference between the expected documents and the index, for these tenants.
 
     Args:
@@ -89,8 +90,9 @@ def compare_search(docs: Iterable[ExpectedDoc], sink: SearchSink, tenants: Itera
             wanted = len(by_group.get((tenant, spec.index), []))
             held = sink.count(tenant, spec.index)
             if held != wanted:
-                mismatches.append(Mismatch(f"search:{spec.index}@{tenant}",
-                                           f"{held} live documents, the tables give {wanted}"))
+                mismatches.append(
+                    Mismatch(f"search:{spec.index}@{tenant}", f"{held} live documents, the tables give {wanted}")
+                )
             # Probe a document whose row is right, so the probe tests only the text index.
             if probe and sound.get((tenant, spec.index)):
                 mismatches += _probe(sound[(tenant, spec.index)][0], sink)

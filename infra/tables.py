@@ -11,7 +11,7 @@ from typing import Any
 
 from schemas.tables import Gsi, TableSpec
 
-__all__ = ["create_table_request", "key_schema", "gsi_request"]
+__all__ = ["create_table_request", "gsi_request", "key_schema"]
 
 
 def key_schema(hash_key: str, range_key: str | None) -> list[dict[str, str]]:
@@ -38,8 +38,7 @@ def create_table_request(spec: TableSpec, env: str, *, name: str | None = None) 
     request: dict[str, Any] = {
         "TableName": name or spec.physical_name(env),
         "KeySchema": key_schema(spec.hash_key, spec.range_key),
-        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": t}
-                                 for a, t in spec.attribute_types().items()],
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": t} for a, t in spec.attribute_types().items()],
         "BillingMode": "PAY_PER_REQUEST",
     }
     if spec.stream_view:

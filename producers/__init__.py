@@ -9,5 +9,11 @@ registry), ``publisher`` (the publishing SDK), ``aggregation`` (KPL record aggre
 """
 
 __all__ = [
-    "aggregation", "backoff", "events", "kinesis_writer", "publisher", "repository", "stream_router",
+    "aggregation",
+    "backoff",
+    "events",
+    "kinesis_writer",
+    "publisher",
+    "repository",
+    "stream_router",
 ]

@@ -43,13 +43,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
+from typing import Protocol
 
 from producers.kinesis_writer import MAX_RECORD_BYTES, OutgoingRecord, effective_partition_key
 from schemas.wire.kpl import MAGIC, deaggregate, is_aggregated, kpl_module
 
-__all__ = ["MAGIC", "DEFAULT_BUCKETS", "Aggregator", "bucket_of", "bucket_partition_key",
-           "is_aggregated", "deaggregate"]
+__all__ = [
+    "DEFAULT_BUCKETS",
+    "MAGIC",
+    "Aggregator",
+    "bucket_of",
+    "bucket_partition_key",
+    "deaggregate",
+    "is_aggregated",
+]
 
 DEFAULT_BUCKETS = 256
 # Finding a bucket's key costs ~`buckets` MD5s; 1024 buckets is ~1 M MD5s in all.
@@ -62,7 +70,7 @@ def bucket_of(partition_key: str, buckets: int = DEFAULT_BUCKETS) -> int:
     return (int.from_bytes(digest, "big") * buckets) >> 128
 
 
-@lru_cache(maxsize=None)
+@cache
 def bucket_partition_key(bucket: int, buckets: int = DEFAULT_BUCKETS) -> str:
     """The fixed partition key of a bucket's aggregated records; its MD5 lies in the bucket."""
     n = 0
@@ -107,7 +115,8 @@ class Aggregator:
     def _pack(self, key: str, members: list[OutgoingRecord]) -> list[OutgoingRecord]:
         limit = self.max_record_bytes - len(key.encode("utf-8"))
         out: list[OutgoingRecord] = []
-        current, carried = _agg_record(limit), []
+        current = _agg_record(limit)
+        carried: list[OutgoingRecord] = []
         for member in members:
             member_key = effective_partition_key(member.partition_key)
             try:
@@ -125,11 +134,19 @@ class Aggregator:
         return out + _close(key, current, carried)
 
 
-def _agg_record(limit: int):
+class _AggRecord(Protocol):
+    """What this module uses of ``aws_kinesis_agg.aggregator.AggRecord`` (untyped)."""
+
+    def add_user_record(self, partition_key: str, data: bytes, explicit_hash_key: str | None = None) -> bool: ...
+
+    def get_contents(self) -> tuple[str, str, bytes]: ...
+
+
+def _agg_record(limit: int) -> _AggRecord:
     return kpl_module().aggregator.AggRecord(limit)
 
 
-def _close(key: str, agg, members: list[OutgoingRecord]) -> list[OutgoingRecord]:
+def _close(key: str, agg: _AggRecord, members: list[OutgoingRecord]) -> list[OutgoingRecord]:
     if not members:
         return []
     _, _, data = agg.get_contents()

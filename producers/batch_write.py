@@ -32,24 +32,32 @@ Steps of :func:`run_batch`, in order:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Literal, Mapping, TypedDict
+from typing import Any, Literal, TypedDict
 
 from botocore.exceptions import ClientError
 
 from producers.write_plan import NEW_KEY
 from schemas.errors import EntityValidationError, PipelineError
 
-__all__ = ["WriteOperation", "BatchResult", "OperationResult", "OperationError", "InvalidOperationError",
-           "parse_operation", "run_batch", "OPERATIONS"]
+__all__ = [
+    "OPERATIONS",
+    "BatchResult",
+    "InvalidOperationError",
+    "OperationError",
+    "OperationResult",
+    "WriteOperation",
+    "parse_operation",
+    "run_batch",
+]
 
 log = logging.getLogger(__name__)
 
 OPERATIONS = ("create", "update", "soft_delete", "delete")
 _DONE = {"create": "created", "update": "updated", "soft_delete": "soft_deleted", "delete": "deleted"}
-_REQUIRED = {"create": ("values",), "update": ("key", "changes"), "soft_delete": ("key", "reason"),
-             "delete": ("key",)}
+_REQUIRED = {"create": ("values",), "update": ("key", "changes"), "soft_delete": ("key", "reason"), "delete": ("key",)}
 _ALLOWED = {"op", "entity", "values", "key", "changes", "reason", "expected_version"}
 
 
@@ -125,14 +133,25 @@ def parse_operation(index: int, raw: Mapping[str, Any] | WriteOperation) -> Writ
     version = raw.get("expected_version")
     if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
         raise InvalidOperationError(index, "expected_version", "must be an integer")
-    return WriteOperation(index, op, raw["entity"], raw.get("values") or {}, raw.get("key"),
-                          raw.get("changes") or {}, raw.get("reason") or "", version)
+    return WriteOperation(
+        index,
+        op,
+        raw["entity"],
+        raw.get("values") or {},
+        raw.get("key"),
+        raw.get("changes") or {},
+        raw.get("reason") or "",
+        version,
+    )
 
 
-def run_batch(operations: Iterable[Mapping[str, Any] | WriteOperation], *,
-              locate: Callable[[WriteOperation], tuple[str, str]],
-              execute: Callable[[WriteOperation], dict[str, Any]],
-              max_workers: int = 4) -> BatchResult:
+def run_batch(
+    operations: Iterable[Mapping[str, Any] | WriteOperation],
+    *,
+    locate: Callable[[WriteOperation], tuple[str, str]],
+    execute: Callable[[WriteOperation], dict[str, Any]],
+    max_workers: int = 4,
+) -> BatchResult:
     """Run every operation; see the module docstring for the order of steps.
 
     Args:
@@ -165,19 +184,27 @@ def run_batch(operations: Iterable[Mapping[str, Any] | WriteOperation], *,
         results.update({r["index"]: r for r in group_results})
     ordered = [results[i] for i in sorted(results)]
     failed = sum(1 for r in ordered if r["status"] == "failed")
-    return {"results": ordered,
-            "summary": {"total": len(ordered), "succeeded": len(ordered) - failed, "failed": failed}}
+    return {
+        "results": ordered,
+        "summary": {"total": len(ordered), "succeeded": len(ordered) - failed, "failed": failed},
+    }
 
 
-def _run_one(op: WriteOperation, key: str,
-             execute: Callable[[WriteOperation], dict[str, Any]]) -> OperationResult:
+def _run_one(op: WriteOperation, key: str, execute: Callable[[WriteOperation], dict[str, Any]]) -> OperationResult:
     try:
         item = execute(op)
     except Exception as exc:  # noqa: BLE001 - reported as this operation's result
         return _failed(op.index, op, op.entity, key, exc)
     version = item.get("version") if op.op != "delete" else None
-    return {"index": op.index, "op": op.op, "entity": op.entity, "key": key,
-            "status": _DONE[op.op], "version": version, "error": None}
+    return {
+        "index": op.index,
+        "op": op.op,
+        "entity": op.entity,
+        "key": key,
+        "status": _DONE[op.op],
+        "version": version,
+        "error": None,
+    }
 
 
 def _failed(index: int, raw: Any, entity: Any, key: str | None, exc: Exception) -> OperationResult:
@@ -186,8 +213,15 @@ def _failed(index: int, raw: Any, entity: Any, key: str | None, exc: Exception) 
     if isinstance(exc, EntityValidationError) and key is None:
         key = exc.key if exc.key != NEW_KEY else None
     op = raw.get("op") if isinstance(raw, Mapping) else getattr(raw, "op", None)
-    return {"index": index, "op": str(op), "entity": str(entity), "key": key, "status": "failed",
-            "version": None, "error": _error(exc)}
+    return {
+        "index": index,
+        "op": str(op),
+        "entity": str(entity),
+        "key": key,
+        "status": "failed",
+        "version": None,
+        "error": _error(exc),
+    }
 
 
 def _error(exc: Exception) -> OperationError:

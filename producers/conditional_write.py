@@ -9,12 +9,13 @@ AWS since 2023, DynamoDB Local and moto too), so the repository maps refusals to
 from __future__ import annotations
 
 import uuid
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from botocore.exceptions import ClientError
 
-from schemas.wire.dynamodb import deserialize_item
 from producers.history_items import history_put
+from schemas.wire.dynamodb import deserialize_item
 
 __all__ = ["ConditionFailed", "send_write"]
 
@@ -23,7 +24,9 @@ _CANCELLED = "TransactionCanceledException"
 _RETURN_OLD = {"ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
 _SINGLE_CALLS = {"Put": "put_item", "Update": "update_item", "Delete": "delete_item"}
 _SINGLE_RETURNS: dict[str, dict[str, str]] = {
-    "Put": {}, "Update": {"ReturnValues": "ALL_NEW"}, "Delete": {"ReturnValues": "ALL_OLD"},
+    "Put": {},
+    "Update": {"ReturnValues": "ALL_NEW"},
+    "Delete": {"ReturnValues": "ALL_OLD"},
 }
 
 
@@ -42,8 +45,14 @@ class ConditionFailed(Exception):
         self.on_history = on_history
 
 
-def send_write(client: Any, kind: str, params: Mapping[str, Any], *,
-               entry: Mapping[str, Any] | None = None, history_table: str | None = None) -> dict[str, Any]:
+def send_write(
+    client: Any,
+    kind: str,
+    params: Mapping[str, Any],
+    *,
+    entry: Mapping[str, Any] | None = None,
+    history_table: str | None = None,
+) -> dict[str, Any]:
     """One ``Put``/``Update``/``Delete`` with its condition.
 
     Without ``entry``: the single-item call, returning its response (``Attributes`` is

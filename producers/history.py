@@ -13,17 +13,18 @@ write, plus the entry itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from schemas.wire.dynamodb import deserialize_item
 from producers.history_items import HISTORY_TABLE, history_pk
 from producers.pagination import Page, decode_cursor, encode_cursor
 from producers.write_plan import Key, resolve_target
 from schemas import catalog
 from schemas.tables import TableSpec
+from schemas.wire.dynamodb import deserialize_item
 
-__all__ = ["HistoryEntry", "HistoryReader", "HISTORY_TABLE", "SECRET", "OMITTED"]
+__all__ = ["HISTORY_TABLE", "OMITTED", "SECRET", "HistoryEntry", "HistoryReader"]
 
 #: Shown instead of a secret field's value (the value never reaches the history table).
 SECRET = "<secret>"
@@ -71,20 +72,34 @@ class HistoryEntry:
 
     def as_json(self) -> dict[str, Any]:
         """Plain JSON form (``auxeira history --json``)."""
-        return {"entity": self.entity, "key": self.key, "version": self.version,
-                "generation": self.generation, "action": self.action, "actor": self.actor,
-                "at": self.at, "changed": list(self.changed),
-                "diff": {f: {"from": old, "to": new} for f, (old, new) in self.diff().items()},
-                "before": self.before}
+        return {
+            "entity": self.entity,
+            "key": self.key,
+            "version": self.version,
+            "generation": self.generation,
+            "action": self.action,
+            "actor": self.actor,
+            "at": self.at,
+            "changed": list(self.changed),
+            "diff": {f: {"from": old, "to": new} for f, (old, new) in self.diff().items()},
+            "before": self.before,
+        }
 
 
 def entry_from_item(item: dict[str, Any]) -> HistoryEntry:
     """A :class:`HistoryEntry` from a history item in plain values."""
     return HistoryEntry(
-        entity=item["entity"], key=item["key"], version=int(item["version"]),
-        generation=item["SK"].rsplit("#v", 1)[0], action=item["action"], actor=item["actor"],
-        at=item["at"], changed=tuple(item.get("changed") or ()), before=item.get("before"),
-        after=item.get("after") or {}, after_omitted=bool(item.get("after_omitted")),
+        entity=item["entity"],
+        key=item["key"],
+        version=int(item["version"]),
+        generation=item["SK"].rsplit("#v", 1)[0],
+        action=item["action"],
+        actor=item["actor"],
+        at=item["at"],
+        changed=tuple(item.get("changed") or ()),
+        before=item.get("before"),
+        after=item.get("after") or {},
+        after_omitted=bool(item.get("after_omitted")),
     )
 
 
@@ -98,9 +113,14 @@ class HistoryReader:
         cursor_secret: key of the page cursors' HMAC.
     """
 
-    def __init__(self, client: Any, *, env: str,
-                 table_prefix_resolver: Callable[[TableSpec, str], str] | None = None,
-                 cursor_secret: bytes | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        env: str,
+        table_prefix_resolver: Callable[[TableSpec, str], str] | None = None,
+        cursor_secret: bytes | None = None,
+    ) -> None:
         self._client = client
         self._env = env
         self._resolve_name = table_prefix_resolver or (lambda table, env: table.physical_name(env))
@@ -110,8 +130,9 @@ class HistoryReader:
     def table_name(self) -> str:
         return self._resolve_name(HISTORY_TABLE, self._env)
 
-    def page(self, entity: str, key: Key, *, limit: int = 50, cursor: str | None = None,
-             newest_first: bool = False) -> Page:
+    def page(
+        self, entity: str, key: Key, *, limit: int = 50, cursor: str | None = None, newest_first: bool = False
+    ) -> Page:
         """One page of entries of the item (``Page.items`` are :class:`HistoryEntry`).
 
         Raises:
@@ -122,9 +143,13 @@ class HistoryReader:
         pk = history_pk(entity, resolve_target(entity, key, lambda t: "").key_str)
         identity = f"history|{self.table_name}|{pk}|{newest_first}"
         kwargs: dict[str, Any] = {
-            "TableName": self.table_name, "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": {"#pk": "PK"}, "ExpressionAttributeValues": {":pk": {"S": pk}},
-            "ScanIndexForward": not newest_first, "Limit": limit, "ConsistentRead": True,
+            "TableName": self.table_name,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": "PK"},
+            "ExpressionAttributeValues": {":pk": {"S": pk}},
+            "ScanIndexForward": not newest_first,
+            "Limit": limit,
+            "ConsistentRead": True,
         }
         if cursor is not None:
             kwargs["ExclusiveStartKey"] = decode_cursor(cursor, identity, self._cursor_secret)

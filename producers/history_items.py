@@ -19,18 +19,25 @@ name only.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 
-from schemas.wire.dynamodb import serialize_item
 from schemas.fields import drop_paths
 from schemas.resources import HISTORY_TABLE
 from schemas.tables import EntitySpec, TableSpec
+from schemas.wire.dynamodb import serialize_item
 
 __all__ = [
-    "HISTORY_TABLE", "HISTORY_ACTIONS", "history_pk", "history_sk",
-    "history_item", "history_put", "changed_fields", "LEGACY_GENERATION",
+    "HISTORY_ACTIONS",
+    "HISTORY_TABLE",
+    "LEGACY_GENERATION",
+    "changed_fields",
+    "history_item",
+    "history_pk",
+    "history_put",
+    "history_sk",
 ]
 
 
@@ -56,8 +63,9 @@ def history_sk(generation: str | None, version: int | None) -> str:
     return f"{generation or LEGACY_GENERATION}#v{version or 0:010d}"
 
 
-def changed_fields(spec: EntitySpec, table: TableSpec, before: Mapping[str, Any] | None,
-                   after: Mapping[str, Any] | None) -> list[str]:
+def changed_fields(
+    spec: EntitySpec, table: TableSpec, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+) -> list[str]:
     """Top-level attributes whose value differs (bookkeeping and key attributes aside)."""
     before, after = before or {}, after or {}
     skip = _BOOKKEEPING | set(table.key_attrs)
@@ -65,8 +73,17 @@ def changed_fields(spec: EntitySpec, table: TableSpec, before: Mapping[str, Any]
     return sorted(n for n in names if before.get(n) != after.get(n))
 
 
-def history_item(spec: EntitySpec, table: TableSpec, key: str, *, action: str, actor: str, at: str,
-                 before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> dict[str, Any]:
+def history_item(
+    spec: EntitySpec,
+    table: TableSpec,
+    key: str,
+    *,
+    action: str,
+    actor: str,
+    at: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+) -> dict[str, Any]:
     """The history entry of one write, in plain values.
 
     Args:
@@ -83,9 +100,15 @@ def history_item(spec: EntitySpec, table: TableSpec, key: str, *, action: str, a
     changed = changed_fields(spec, table, before, after)
     public_after = drop_paths(after or {}, spec.secret)
     item: dict[str, Any] = {
-        "PK": history_pk(spec.name, key), "SK": history_sk(image.get("created_at"), version),
-        "entity": spec.name, "key": key, "version": version, "action": action, "actor": actor,
-        "at": at, "changed": changed,
+        "PK": history_pk(spec.name, key),
+        "SK": history_sk(image.get("created_at"), version),
+        "entity": spec.name,
+        "key": key,
+        "version": version,
+        "action": action,
+        "actor": actor,
+        "at": at,
+        "changed": changed,
         "after": {f: public_after[f] for f in changed if f in public_after},
     }
     tenant = image.get(spec.tenant_attr)
@@ -100,10 +123,14 @@ def history_item(spec: EntitySpec, table: TableSpec, key: str, *, action: str, a
 
 def history_put(table_name: str, item: Mapping[str, Any]) -> dict[str, Any]:
     """The TransactWriteItems ``Put`` of an entry; it never overwrites an entry."""
-    return {"Put": {
-        "TableName": table_name, "Item": serialize_item(item),
-        "ConditionExpression": "attribute_not_exists(#pk)", "ExpressionAttributeNames": {"#pk": "PK"},
-    }}
+    return {
+        "Put": {
+            "TableName": table_name,
+            "Item": serialize_item(item),
+            "ConditionExpression": "attribute_not_exists(#pk)",
+            "ExpressionAttributeNames": {"#pk": "PK"},
+        }
+    }
 
 
 def _size(item: Mapping[str, Any]) -> int:

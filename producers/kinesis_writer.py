@@ -31,21 +31,21 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from auxeira.runtime.retry import full_jitter
 
 __all__ = [
-    "MAX_RECORDS_PER_REQUEST",
-    "MAX_REQUEST_BYTES",
-    "MAX_RECORD_BYTES",
-    "MAX_PARTITION_KEY_CHARS",
-    "RECORD_TOO_LARGE",
-    "ORDER_BLOCKED",
     "DEADLINE_EXCEEDED",
-    "OutgoingRecord",
-    "PutResult",
+    "MAX_PARTITION_KEY_CHARS",
+    "MAX_RECORDS_PER_REQUEST",
+    "MAX_RECORD_BYTES",
+    "MAX_REQUEST_BYTES",
+    "ORDER_BLOCKED",
+    "RECORD_TOO_LARGE",
     "KinesisClient",
     "KinesisWriter",
+    "OutgoingRecord",
+    "PutResult",
     "chunk_records",
-    "split_by_limits",
     "effective_partition_key",
     "record_size",
+    "split_by_limits",
 ]
 
 MAX_RECORDS_PER_REQUEST = 500
@@ -155,9 +155,13 @@ def chunk_records(
     yield from split_by_limits(fitting, record_size)
 
 
-def split_by_limits(items: Sequence[_T], size_of: Callable[[_T], int], *,
-                    max_items: int = MAX_RECORDS_PER_REQUEST,
-                    max_bytes: int = MAX_REQUEST_BYTES) -> Iterator[list[_T]]:
+def split_by_limits(
+    items: Sequence[_T],
+    size_of: Callable[[_T], int],
+    *,
+    max_items: int = MAX_RECORDS_PER_REQUEST,
+    max_bytes: int = MAX_REQUEST_BYTES,
+) -> Iterator[list[_T]]:
     """Consecutive chunks of ``items``, each within ``max_items`` and ``max_bytes``, in order."""
     chunk: list[_T] = []
     total = 0

@@ -23,19 +23,28 @@ import base64
 import binascii
 import hashlib
 import hmac
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import orjson
 
-from schemas.wire.dynamodb import serialize_item
 from producers.write_plan import AUDIT_FIELDS
 from schemas.errors import PipelineError
 from schemas.tables import EntitySpec, Gsi, KeyStyle, TableSpec
+from schemas.wire.dynamodb import serialize_item
 
 __all__ = [
-    "Page", "QueryPlan", "InvalidCursorError", "InvalidQueryError", "plan_query",
-    "encode_cursor", "decode_cursor", "projection_expression", "SortCondition", "MAX_LIMIT",
+    "MAX_LIMIT",
+    "InvalidCursorError",
+    "InvalidQueryError",
+    "Page",
+    "QueryPlan",
+    "SortCondition",
+    "decode_cursor",
+    "encode_cursor",
+    "plan_query",
+    "projection_expression",
 ]
 
 #: Largest page a caller may ask for (a Query returns at most 1 MB anyway).
@@ -93,9 +102,16 @@ class QueryPlan:
     identity: str
 
 
-def plan_query(spec: EntitySpec, table: TableSpec, table_name: str, *, partition: Any,
-               index: str | None = None, key_condition: SortCondition | None = None,
-               fields: str | Sequence[str] | None = None) -> QueryPlan:
+def plan_query(
+    spec: EntitySpec,
+    table: TableSpec,
+    table_name: str,
+    *,
+    partition: Any,
+    index: str | None = None,
+    key_condition: SortCondition | None = None,
+    fields: str | Sequence[str] | None = None,
+) -> QueryPlan:
     """Query arguments for the items of ``spec`` in one partition.
 
     Args:
@@ -125,8 +141,10 @@ def plan_query(spec: EntitySpec, table: TableSpec, table_name: str, *, partition
         names.update(filter_expr[1])
         values.update(filter_expr[2])
     kwargs: dict[str, Any] = {
-        "TableName": table_name, "KeyConditionExpression": expression,
-        "ExpressionAttributeNames": names, "ExpressionAttributeValues": serialize_item(values),
+        "TableName": table_name,
+        "KeyConditionExpression": expression,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": serialize_item(values),
     }
     if index:
         kwargs["IndexName"] = index
@@ -136,8 +154,9 @@ def plan_query(spec: EntitySpec, table: TableSpec, table_name: str, *, partition
         projection, projected = projection_expression(spec, table, fields)
         kwargs["ProjectionExpression"] = projection
         kwargs["ExpressionAttributeNames"] = {**names, **projected}
-    identity = orjson.dumps([table_name, index, spec.name, values, sort and sort[0]], default=str,
-                            option=orjson.OPT_SORT_KEYS)
+    identity = orjson.dumps(
+        [table_name, index, spec.name, values, sort and sort[0]], default=str, option=orjson.OPT_SORT_KEYS
+    )
     return QueryPlan(kwargs, hashlib.sha256(identity).hexdigest()[:32])
 
 
@@ -172,8 +191,10 @@ def decode_cursor(cursor: str, identity: str, secret: bytes | None = None) -> di
     if not isinstance(decoded, dict) or decoded.get("v") != 1 or not isinstance(decoded.get("k"), dict):
         raise InvalidCursorError("unsupported cursor version")
     if decoded.get("q") != identity:
-        raise InvalidCursorError("it belongs to another query (other entity, partition, index, "
-                                 "sort condition or table); start again without a cursor")
+        raise InvalidCursorError(
+            "it belongs to another query (other entity, partition, index, "
+            "sort condition or table); start again without a cursor"
+        )
     return decoded["k"]
 
 
@@ -194,8 +215,9 @@ def _unb64(text: str) -> bytes:
 # -- planning helpers ---------------------------------------------------------------------------
 
 
-def _key_schema(spec: EntitySpec, table: TableSpec,
-                index: str | None) -> tuple[tuple[str, str], tuple[str, str] | None]:
+def _key_schema(
+    spec: EntitySpec, table: TableSpec, index: str | None
+) -> tuple[tuple[str, str], tuple[str, str] | None]:
     if index is None:
         return (table.hash_key, "S"), ((table.range_key, "S") if table.range_key else None)
     gsi = _gsi(spec, table, index)
@@ -210,8 +232,9 @@ def _gsi(spec: EntitySpec, table: TableSpec, index: str) -> Gsi:
     raise InvalidQueryError(spec.name, "index", f"{table.name} has no index {index!r} (known: {known})")
 
 
-def _partition_value(spec: EntitySpec, table: TableSpec, index: str | None,
-                     hash_attr: tuple[str, str], partition: Any) -> Any:
+def _partition_value(
+    spec: EntitySpec, table: TableSpec, index: str | None, hash_attr: tuple[str, str], partition: Any
+) -> Any:
     attr, kind = hash_attr
     if isinstance(partition, Mapping):
         if index is None and table.style is not KeyStyle.PLAIN and set(partition) != {attr}:
@@ -233,8 +256,9 @@ def _typed(spec: EntitySpec, attr: str, kind: str, value: Any) -> Any:
     return value
 
 
-def _sort_and_filter(spec: EntitySpec, table: TableSpec, range_attr: tuple[str, str] | None,
-                     condition: SortCondition | None):
+def _sort_and_filter(
+    spec: EntitySpec, table: TableSpec, range_attr: tuple[str, str] | None, condition: SortCondition | None
+):
     """(key condition on the sort attribute, filter isolating the entity), either None.
 
     On the table's own sort key the entity is isolated by the key condition (its
@@ -264,8 +288,9 @@ def _parse_condition(spec: EntitySpec, condition: SortCondition) -> tuple[str, l
     if not isinstance(condition, tuple):
         return "=", [condition]
     if not condition or condition[0] not in _OPERATORS:
-        raise InvalidQueryError(spec.name, "key_condition",
-                                f"operator must be one of {', '.join(_OPERATORS)}, got {condition[:1]!r}")
+        raise InvalidQueryError(
+            spec.name, "key_condition", f"operator must be one of {', '.join(_OPERATORS)}, got {condition[:1]!r}"
+        )
     op, operands = condition[0], list(condition[1:])
     if len(operands) != _OPERATORS[op]:
         raise InvalidQueryError(spec.name, "key_condition", f"{op!r} takes {_OPERATORS[op]} value(s)")
@@ -291,7 +316,9 @@ def _entity_filter(spec: EntitySpec, table: TableSpec):
     return "begins_with(#tsk, :tsk)", {"#tsk": table.range_key}, {":tsk": prefix}
 
 
-def projection_expression(spec: EntitySpec, table: TableSpec, fields: str | Sequence[str]) -> tuple[str, dict[str, str]]:
+def projection_expression(
+    spec: EntitySpec, table: TableSpec, fields: str | Sequence[str]
+) -> tuple[str, dict[str, str]]:
     """ProjectionExpression with a placeholder per path segment (``status``, ``name``,
     ``date`` are reserved words), after checking every top-level name is known."""
     wanted = [f.strip() for f in (fields.split(",") if isinstance(fields, str) else fields)]

@@ -50,32 +50,53 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Self
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from producers.aggregation import DEFAULT_BUCKETS, Aggregator
-from schemas.events import REGISTRY, EventRegistry, PublishedEvent, to_envelope
 from producers.kinesis_writer import (
-    MAX_RECORD_BYTES, MAX_RECORDS_PER_REQUEST, MAX_REQUEST_BYTES, ORDER_BLOCKED, KinesisClient,
-    KinesisWriter, OutgoingRecord, PutResult, effective_partition_key, record_size, split_by_limits,
+    MAX_RECORD_BYTES,
+    MAX_RECORDS_PER_REQUEST,
+    MAX_REQUEST_BYTES,
+    ORDER_BLOCKED,
+    KinesisClient,
+    KinesisWriter,
+    OutgoingRecord,
+    PutResult,
+    effective_partition_key,
+    record_size,
+    split_by_limits,
 )
 from producers.stream_router import partition_key
 from schemas.envelope import encode
 from schemas.errors import PipelineError, RecordTooLargeError
+from schemas.events import REGISTRY, EventRegistry, PublishedEvent, to_envelope
 
-__all__ = ["Publisher", "FlushResult", "FailedEvent", "UndeliveredEventsError", "PublisherClosedError",
-           "DEFAULT_NAMESPACE"]
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "FailedEvent",
+    "FlushResult",
+    "Publisher",
+    "PublisherClosedError",
+    "UndeliveredEventsError",
+]
 
 DEFAULT_NAMESPACE = "Auxeira/Publisher"
 # Aggregated records add a few bytes per event and per record to what is buffered.
 _AGGREGATED_HEADROOM = 0.9
 _BLOCKED = "not sent: an earlier event with this partition key failed"
 #: Metric name -> the flush count it reports.
-_METRICS = {"PublisherEvents": "events", "PublisherFailedEvents": "failed", "PublisherRecords": "records",
-            "PublisherBytes": "bytes", "PublisherRequests": "requests", "PublisherRetries": "retries",
-            "PublisherThrottles": "throttles"}
+_METRICS = {
+    "PublisherEvents": "events",
+    "PublisherFailedEvents": "failed",
+    "PublisherRecords": "records",
+    "PublisherBytes": "bytes",
+    "PublisherRequests": "requests",
+    "PublisherRetries": "retries",
+    "PublisherThrottles": "throttles",
+}
 
 
 @dataclass(frozen=True)
@@ -120,8 +141,9 @@ class UndeliveredEventsError(PipelineError):
     def __init__(self, result: FlushResult):
         self.result = result
         first = result.failed[0]
-        super().__init__(f"{len(result.failed)} events not delivered; first {first.event_id}: "
-                         f"{first.error_code} {first.message}")
+        super().__init__(
+            f"{len(result.failed)} events not delivered; first {first.event_id}: {first.error_code} {first.message}"
+        )
 
 
 class PublisherClosedError(PipelineError):
@@ -165,22 +187,44 @@ class Publisher:
         metrics, logger: powertools objects; built on first use when not given.
     """
 
-    def __init__(self, client: KinesisClient, stream_name: str, *, name: str, aggregate: bool = False,
-                 max_batch_records: int = MAX_RECORDS_PER_REQUEST, max_batch_bytes: int = MAX_REQUEST_BYTES,
-                 linger_seconds: float | None = 0.2, flush_records: int | None = None,
-                 flush_bytes: int | None = None, background_flush: bool = True,
-                 buckets: int = DEFAULT_BUCKETS, registry: EventRegistry = REGISTRY,
-                 max_attempts: int = 8, deadline_seconds: float = 30.0,
-                 sleep: Callable[[float], None] = time.sleep, rng: Callable[[], float] = random.random,
-                 clock: Callable[[], float] = time.monotonic, metrics: Metrics | None = None,
-                 namespace: str = DEFAULT_NAMESPACE, logger: Logger | None = None) -> None:
+    def __init__(
+        self,
+        client: KinesisClient,
+        stream_name: str,
+        *,
+        name: str,
+        aggregate: bool = False,
+        max_batch_records: int = MAX_RECORDS_PER_REQUEST,
+        max_batch_bytes: int = MAX_REQUEST_BYTES,
+        linger_seconds: float | None = 0.2,
+        flush_records: int | None = None,
+        flush_bytes: int | None = None,
+        background_flush: bool = True,
+        buckets: int = DEFAULT_BUCKETS,
+        registry: EventRegistry = REGISTRY,
+        max_attempts: int = 8,
+        deadline_seconds: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
+        metrics: Metrics | None = None,
+        namespace: str = DEFAULT_NAMESPACE,
+        logger: Logger | None = None,
+    ) -> None:
         if not 1 <= max_batch_records <= MAX_RECORDS_PER_REQUEST:
             raise ValueError(f"max_batch_records must be 1..{MAX_RECORDS_PER_REQUEST}")
         if not 1 <= max_batch_bytes <= MAX_REQUEST_BYTES:
             raise ValueError(f"max_batch_bytes must be 1..{MAX_REQUEST_BYTES}")
         self.name, self.stream_name = name, stream_name
-        self._writer = KinesisWriter(client, stream_name, max_attempts=max_attempts,
-                                     deadline_seconds=deadline_seconds, sleep=sleep, rng=rng, clock=clock)
+        self._writer = KinesisWriter(
+            client,
+            stream_name,
+            max_attempts=max_attempts,
+            deadline_seconds=deadline_seconds,
+            sleep=sleep,
+            rng=rng,
+            clock=clock,
+        )
         self._aggregator = Aggregator(buckets) if aggregate else None
         self._max_records, self._max_bytes = max_batch_records, max_batch_bytes
         headroom = _AGGREGATED_HEADROOM if aggregate else 1.0
@@ -215,8 +259,7 @@ class Publisher:
             if self._closed:
                 raise PublisherClosedError(f"publisher {self.name!r} is closed")
             self._seq += 1
-            pending = _Pending(self._seq, model, event_id, data, key, len(data) + len(key.encode()),
-                               self._clock())
+            pending = _Pending(self._seq, model, event_id, data, key, len(data) + len(key.encode()), self._clock())
             if key in self._blocked:
                 self._result.failures.append((pending, ORDER_BLOCKED, _BLOCKED))
                 return
@@ -233,10 +276,11 @@ class Publisher:
             outcome, self._result = self._result, _Outcome()
             self._blocked.clear()  # the caller is now told: its keys may flow again
         failed = sorted(outcome.failures, key=lambda f: f[0].seq)
-        return replace(outcome.tally, failed=tuple(FailedEvent(p.event, p.event_id, code, message)
-                                                   for p, code, message in failed))
+        return replace(
+            outcome.tally, failed=tuple(FailedEvent(p.event, p.event_id, code, message) for p, code, message in failed)
+        )
 
-    def start(self) -> Publisher:
+    def start(self) -> Self:
         """Start the linger timer thread (when enabled); ``__enter__`` calls it."""
         if self._background and self._linger is not None and self._timer is None:
             self._timer = threading.Thread(target=self._run_timer, name=f"publisher-{self.name}", daemon=True)
@@ -258,10 +302,10 @@ class Publisher:
         with self._lock:
             return len(self._buffer)
 
-    def __enter__(self) -> Publisher:
+    def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         result = self.close()
         if not result.ok:
             raise UndeliveredEventsError(result)
@@ -305,8 +349,7 @@ class Publisher:
             with self._lock:
                 self._blocked.update(p.key for p, _, _ in outcome.failures)
                 kept = [p for p in self._buffer if p.key not in self._blocked]
-                outcome.failures += [(p, ORDER_BLOCKED, _BLOCKED) for p in self._buffer
-                                     if p.key in self._blocked]
+                outcome.failures += [(p, ORDER_BLOCKED, _BLOCKED) for p in self._buffer if p.key in self._blocked]
                 self._buffer, self._buffered_bytes = kept, sum(p.size for p in kept)
                 self._result.tally += outcome.tally
                 self._result.failures += outcome.failures
@@ -316,19 +359,23 @@ class Publisher:
         records = [OutgoingRecord(p.data, p.key, ref=p) for p in drained]
         if self._aggregator is not None:
             records = self._aggregator.aggregate(records)
-        outcome, failed_routes = _Outcome(), set()
+        outcome = _Outcome()
+        failed_routes: set[str] = set()
         for batch in _batches(records, self._max_records, self._max_bytes):
             # Across batches the writer cannot see order: carry failed keys forward.
             for record in (r for r in batch if r.partition_key in failed_routes):
                 outcome.failures += [(p, ORDER_BLOCKED, _BLOCKED) for p in _members(record)]
             result = self._put([r for r in batch if r.partition_key not in failed_routes])
             failed_routes.update(record.partition_key for record, _, _ in result.failed)
-            outcome.failures += [(p, code, msg) for record, code, msg in result.failed
-                                 for p in _members(record)]
+            outcome.failures += [(p, code, msg) for record, code, msg in result.failed for p in _members(record)]
             outcome.tally += FlushResult(
                 delivered=sum(len(_members(record)) for record, _, _ in result.succeeded),
-                records=len(result.succeeded), bytes=sum(record_size(r) for r, _, _ in result.succeeded),
-                requests=result.requests, retries=result.retries, throttles=result.throttles)
+                records=len(result.succeeded),
+                bytes=sum(record_size(r) for r, _, _ in result.succeeded),
+                requests=result.requests,
+                retries=result.retries,
+                throttles=result.throttles,
+            )
         return outcome
 
     def _put(self, records: list[OutgoingRecord]) -> PutResult:
@@ -342,18 +389,32 @@ class Publisher:
 
     def _report(self, reason: str, events: int, outcome: _Outcome) -> None:
         tally, codes = outcome.tally, Counter(code for _, code, _ in outcome.failures)
-        counts = {"events": events, "delivered": tally.delivered, "failed": len(outcome.failures),
-                  "records": tally.records, "bytes": tally.bytes, "requests": tally.requests,
-                  "retries": tally.retries, "throttles": tally.throttles}
+        counts = {
+            "events": events,
+            "delivered": tally.delivered,
+            "failed": len(outcome.failures),
+            "records": tally.records,
+            "bytes": tally.bytes,
+            "requests": tally.requests,
+            "retries": tally.retries,
+            "throttles": tally.throttles,
+        }
         metrics = self._metrics_sink()
         for metric, count in _METRICS.items():
             unit = MetricUnit.Bytes if count == "bytes" else MetricUnit.Count
             metrics.add_metric(name=metric, unit=unit, value=counts[count])
-        line = {"publisher": self.name, "stream": self.stream_name, "reason": reason, **counts,
-                "failed_codes": dict(codes), "aggregated": self._aggregator is not None}
+        line = {
+            "publisher": self.name,
+            "stream": self.stream_name,
+            "reason": reason,
+            **counts,
+            "failed_codes": dict(codes),
+            "aggregated": self._aggregator is not None,
+        }
         (self._log().warning if codes else self._log().info)("publisher flush", extra=line)
 
     def _run_timer(self) -> None:
+        assert self._linger is not None  # start() runs the timer only with a linger
         interval = max(self._linger / 2, 0.001)
         while not self._stop.wait(interval):
             with self._lock:
@@ -378,9 +439,11 @@ class Publisher:
 def _members(record: OutgoingRecord) -> list[_Pending]:
     """The pending events a record carries: itself, or an aggregated record's members."""
     ref = record.ref
-    return [member.ref for member in ref] if isinstance(ref, tuple) else [ref]
+    if isinstance(ref, tuple):
+        return [member.ref for member in ref]
+    assert isinstance(ref, _Pending)  # _deliver puts each event's _Pending on its record
+    return [ref]
 
 
-def _batches(records: list[OutgoingRecord], max_records: int,
-             max_bytes: int) -> Iterator[list[OutgoingRecord]]:
+def _batches(records: list[OutgoingRecord], max_records: int, max_bytes: int) -> Iterator[list[OutgoingRecord]]:
     return split_by_limits(records, record_size, max_items=max_records, max_bytes=max_bytes)

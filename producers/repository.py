@@ -21,26 +21,41 @@ Values go in and come out as plain JSON (``str``, ``int``, ``float``, ``bool``,
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, Callable, Iterable, Mapping, NoReturn
+from typing import Any, NoReturn
 
 from producers.batch_write import BatchResult, WriteOperation, run_batch
 from producers.conditional_write import ConditionFailed, send_write
-from schemas.wire.dynamodb import deserialize_item, format_timestamp, serialize_item, utc_now
 from producers.history_items import HISTORY_TABLE, history_item
 from producers.pagination import (
-    MAX_LIMIT, InvalidQueryError, Page, SortCondition, decode_cursor, encode_cursor, plan_query,
+    MAX_LIMIT,
+    InvalidQueryError,
+    Page,
+    SortCondition,
+    decode_cursor,
+    encode_cursor,
+    plan_query,
     projection_expression,
 )
 from producers.write_plan import (
-    AUDIT_FIELDS, Key, Target, build_item, delete_condition, managed_errors, plan_update, raise_if,
-    resolve_target, version_of,
+    AUDIT_FIELDS,
+    Key,
+    Target,
+    build_item,
+    delete_condition,
+    managed_errors,
+    plan_update,
+    raise_if,
+    resolve_target,
+    version_of,
 )
 from schemas import catalog
 from schemas.errors import ConflictError, NotFoundError
 from schemas.tables import TableSpec
+from schemas.wire.dynamodb import deserialize_item, format_timestamp, serialize_item, utc_now
 
-__all__ = ["Repository", "build_item", "AUDIT_FIELDS", "Key", "TableNameResolver", "utc_now", "Page"]
+__all__ = ["AUDIT_FIELDS", "Key", "Page", "Repository", "TableNameResolver", "build_item", "utc_now"]
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +105,9 @@ class Repository:
 
     # -- reads -----------------------------------------------------------------------
 
-    def get(self, entity: str, key: Key, *, consistent: bool = True,
-            fields: str | Iterable[str] | None = None) -> dict[str, Any] | None:
+    def get(
+        self, entity: str, key: Key, *, consistent: bool = True, fields: str | Iterable[str] | None = None
+    ) -> dict[str, Any] | None:
         """The stored item (with its key attributes) or None.
 
         Args:
@@ -105,15 +121,27 @@ class Repository:
             return self._read(target, consistent=consistent)
         expression, names = projection_expression(target.spec, target.table, _fields(fields))
         response = self._client.get_item(
-            TableName=target.table_name, Key=serialize_item(target.key), ConsistentRead=consistent,
-            ProjectionExpression=expression, ExpressionAttributeNames=names,
+            TableName=target.table_name,
+            Key=serialize_item(target.key),
+            ConsistentRead=consistent,
+            ProjectionExpression=expression,
+            ExpressionAttributeNames=names,
         )
         item = response.get("Item")
         return None if item is None else deserialize_item(item)
 
-    def list(self, entity: str, *, partition: Any, index: str | None = None,
-             key_condition: SortCondition | None = None, limit: int = 50, cursor: str | None = None,
-             fields: str | Iterable[str] | None = None, consistent: bool = False) -> Page:
+    def list(
+        self,
+        entity: str,
+        *,
+        partition: Any,
+        index: str | None = None,
+        key_condition: SortCondition | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        fields: str | Iterable[str] | None = None,
+        consistent: bool = False,
+    ) -> Page:
         """One page of the items of ``entity`` in a partition of its table or of a GSI.
 
         Args:
@@ -136,8 +164,15 @@ class Repository:
             raise InvalidQueryError(entity, "limit", f"must be 1 to {MAX_LIMIT}, got {limit}")
         if consistent and index is not None:
             raise InvalidQueryError(entity, "consistent", "a GSI cannot be read consistently")
-        plan = plan_query(spec, table, self._table_name(table), partition=partition, index=index,
-                          key_condition=key_condition, fields=None if fields is None else _fields(fields))
+        plan = plan_query(
+            spec,
+            table,
+            self._table_name(table),
+            partition=partition,
+            index=index,
+            key_condition=key_condition,
+            fields=None if fields is None else _fields(fields),
+        )
         start = decode_cursor(cursor, plan.identity, self._cursor_secret) if cursor is not None else None
         items: list[dict[str, Any]] = []
         while True:  # a filter can leave a page short: keep going until it is full
@@ -165,11 +200,19 @@ class Repository:
         """
         item = build_item(entity, values, actor=actor, now=self._clock())
         table = catalog.table_of_entity(entity)
-        target = Target(catalog.entity(entity), table, self._table_name(table),
-                        {a: item[a] for a in table.key_attrs}, table.key_of(item))
-        params = {"TableName": target.table_name, "Item": serialize_item(item),
-                  "ConditionExpression": "attribute_not_exists(#h)",
-                  "ExpressionAttributeNames": {"#h": table.hash_key}}
+        target = Target(
+            catalog.entity(entity),
+            table,
+            self._table_name(table),
+            {a: item[a] for a in table.key_attrs},
+            table.key_of(item),
+        )
+        params = {
+            "TableName": target.table_name,
+            "Item": serialize_item(item),
+            "ConditionExpression": "attribute_not_exists(#h)",
+            "ExpressionAttributeNames": {"#h": table.hash_key},
+        }
         try:
             self._send("Put", params, target, "create", actor, None, item)
         except ConditionFailed as failed:
@@ -177,8 +220,9 @@ class Repository:
             raise ConflictError(entity, target.key_str, None, version_of(old)) from None
         return item
 
-    def update(self, entity: str, key: Key, changes: Mapping[str, Any], *, actor: str,
-               expected_version: int | None = None) -> dict[str, Any]:
+    def update(
+        self, entity: str, key: Key, changes: Mapping[str, Any], *, actor: str, expected_version: int | None = None
+    ) -> dict[str, Any]:
         """Change some top-level fields; a field set to None is removed (or reset to its
         model default). Returns the stored item.
 
@@ -193,16 +237,16 @@ class Repository:
         raise_if(target.spec, target.key_str, managed_errors(target.spec, target.table, changes))
         return self._modify(target, changes, actor, expected_version, self._clock(), "update")
 
-    def soft_delete(self, entity: str, key: Key, *, actor: str, reason: str,
-                    expected_version: int | None = None) -> dict[str, Any]:
+    def soft_delete(
+        self, entity: str, key: Key, *, actor: str, reason: str, expected_version: int | None = None
+    ) -> dict[str, Any]:
         """Mark the item deleted (``deleted_at/by/reason``); it stays in the table."""
         target = self._target(entity, key)
         now = self._clock()
         changes = {"deleted_at": now, "deleted_by": actor, "deleted_reason": reason}
         return self._modify(target, changes, actor, expected_version, now, "soft_delete")
 
-    def delete(self, entity: str, key: Key, *, actor: str,
-               expected_version: int | None = None) -> dict[str, Any]:
+    def delete(self, entity: str, key: Key, *, actor: str, expected_version: int | None = None) -> dict[str, Any]:
         """Remove the item; returns what was removed.
 
         Without ``expected_version`` the item only has to exist. DynamoDB keeps no trace
@@ -213,16 +257,20 @@ class Repository:
         log.info("delete %s %r by %s", target.spec.name, target.key_str, actor)
         if self._history:
             return self._delete_with_history(target, actor, expected_version)
-        params = {"TableName": target.table_name, "Key": serialize_item(target.key),
-                  **delete_condition(expected_version, target.table.hash_key, read=False)}
+        params = {
+            "TableName": target.table_name,
+            "Key": serialize_item(target.key),
+            **delete_condition(expected_version, target.table.hash_key, read=False),
+        }
         try:
             response = self._send("Delete", params, target, "delete", actor, None, None)
         except ConditionFailed as failed:
             self._raise_conflict(failed, target, expected_version)
         return deserialize_item(response.get("Attributes") or {})
 
-    def batch_write(self, operations: Iterable[Mapping[str, Any] | WriteOperation], *, actor: str,
-                    max_workers: int | None = None) -> BatchResult:
+    def batch_write(
+        self, operations: Iterable[Mapping[str, Any] | WriteOperation], *, actor: str, max_workers: int | None = None
+    ) -> BatchResult:
         """Run many writes; one result per operation, never an exception for one of them.
 
         Operations are mappings: ``{"op": "create", "entity": e, "values": {...}}``,
@@ -235,6 +283,7 @@ class Repository:
             "summary": {"total", "succeeded", "failed"}}``; ``error`` names the type, the
             message and the offending fields.
         """
+
         def locate(op: WriteOperation) -> tuple[str, str]:
             if op.op == "create":  # validates now, so an invalid item fails before any I/O
                 table = catalog.table_of_entity(op.entity)
@@ -248,11 +297,11 @@ class Repository:
             if op.op == "create":
                 return self.create(op.entity, op.values, actor=actor)
             if op.op == "update":
-                return self.update(op.entity, op.key, op.changes, actor=actor,
-                                   expected_version=op.expected_version)
+                return self.update(op.entity, op.key, op.changes, actor=actor, expected_version=op.expected_version)
             if op.op == "soft_delete":
-                return self.soft_delete(op.entity, op.key, actor=actor, reason=op.reason,
-                                        expected_version=op.expected_version)
+                return self.soft_delete(
+                    op.entity, op.key, actor=actor, reason=op.reason, expected_version=op.expected_version
+                )
             return self.delete(op.entity, op.key, actor=actor, expected_version=op.expected_version)
 
         workers = self._max_workers if max_workers is None else max_workers
@@ -260,8 +309,15 @@ class Repository:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _modify(self, target: Target, changes: Mapping[str, Any], actor: str,
-                expected_version: int | None, now: datetime, action: str) -> dict[str, Any]:
+    def _modify(
+        self,
+        target: Target,
+        changes: Mapping[str, Any],
+        actor: str,
+        expected_version: int | None,
+        now: datetime,
+        action: str,
+    ) -> dict[str, Any]:
         """Conditional partial update, in this order:
 
         1. read the item (consistent) -> NotFoundError if absent;
@@ -285,8 +341,11 @@ class Repository:
         """Read, check the version, then delete on condition that it is still the one read
         (TransactWriteItems cannot return the old item, and the entry needs it)."""
         current, stored = self._read_expected(target, expected_version)
-        params = {"TableName": target.table_name, "Key": serialize_item(target.key),
-                  **delete_condition(stored, target.table.hash_key, read=True)}
+        params = {
+            "TableName": target.table_name,
+            "Key": serialize_item(target.key),
+            **delete_condition(stored, target.table.hash_key, read=True),
+        }
         try:
             self._send("Delete", params, target, "delete", actor, current, None)
         except ConditionFailed as failed:
@@ -308,8 +367,16 @@ class Repository:
             raise ConflictError(target.spec.name, target.key_str, expected_version, stored)
         return current, stored
 
-    def _send(self, kind: str, params: dict[str, Any], target: Target, action: str, actor: str,
-              before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
+    def _send(
+        self,
+        kind: str,
+        params: dict[str, Any],
+        target: Target,
+        action: str,
+        actor: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> dict[str, Any]:
         """One conditional write, with its history entry when history is on.
 
         Raises:
@@ -318,8 +385,9 @@ class Repository:
         if not self._history:
             return send_write(self._client, kind, params)
         at = (after or {}).get("updated_at") or format_timestamp(self._clock())
-        entry = history_item(target.spec, target.table, target.key_str, action=action, actor=actor,
-                             at=at, before=before, after=after)
+        entry = history_item(
+            target.spec, target.table, target.key_str, action=action, actor=actor, at=at, before=before, after=after
+        )
         return send_write(self._client, kind, params, entry=entry, history_table=self.history_table)
 
     def _target(self, entity: str, key: Key) -> Target:

@@ -14,17 +14,18 @@ disagree: AWS sends ``REMOVE`` with ``userIdentity.principalId ==
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
-from schemas.wire.dynamodb import deserialize_item
 from schemas import catalog
 from schemas.envelope import Action, Envelope, Source, event_id_for
 from schemas.errors import PoisonRecordError
 from schemas.fields import drop_paths
 from schemas.tables import EntitySpec, TableSpec
+from schemas.wire.dynamodb import deserialize_item
 
-__all__ = ["to_envelope", "partition_key", "table_name_of", "TTL_PRINCIPAL"]
+__all__ = ["TTL_PRINCIPAL", "partition_key", "table_name_of", "to_envelope"]
 
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 _LOCAL_TTL_EVENT = "UNKNOWN_TO_SDK_VERSION"
@@ -63,7 +64,7 @@ def to_envelope(record: Mapping[str, Any], resolve: Resolver = catalog.resolve) 
             sequence_number=sequence,
             approximate_creation_time=_approximate_time(ddb),
         ),
-        occurred_at=_approximate_time(ddb) or datetime.now(timezone.utc),
+        occurred_at=_approximate_time(ddb) or datetime.now(UTC),
         actor=_actor(action, image, record),
         before=_public(entity, old),
         after=None if action.removes else _public(entity, new),
@@ -135,8 +136,8 @@ def _approximate_time(ddb: Mapping[str, Any]) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc)
-    return datetime.fromtimestamp(float(value), tz=timezone.utc)
+        return value.astimezone(UTC)
+    return datetime.fromtimestamp(float(value), tz=UTC)
 
 
 def _public(entity: EntitySpec, image: dict | None) -> dict | None:

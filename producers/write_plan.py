@@ -13,24 +13,36 @@ keys sort by time.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
-from schemas.wire.dynamodb import format_timestamp, from_dynamo, number_error, serialize_item, to_dynamo
 from schemas import catalog
 from schemas.entities.base import AuditedModel
 from schemas.errors import EntityValidationError, PoisonRecordError
 from schemas.tables import EntitySpec, KeyStyle, TableSpec
+from schemas.wire.dynamodb import format_timestamp, from_dynamo, number_error, serialize_item, to_dynamo
 
 __all__ = [
-    "AUDIT_FIELDS", "NEW_KEY", "Key", "Target", "UpdatePlan",
-    "build_item", "resolve_target", "plan_update", "update_expression", "delete_condition",
-    "managed_errors", "raise_if", "version_of", "normalize",
+    "AUDIT_FIELDS",
+    "NEW_KEY",
+    "Key",
+    "Target",
+    "UpdatePlan",
+    "build_item",
+    "delete_condition",
+    "managed_errors",
+    "normalize",
+    "plan_update",
+    "raise_if",
+    "resolve_target",
+    "update_expression",
+    "version_of",
 ]
 
 #: Fields only the repository writes; ``values``/``changes`` may not name them.
@@ -98,8 +110,9 @@ def resolve_target(entity: str, key: Key, table_name: Callable[[TableSpec], str]
 # -- create ------------------------------------------------------------------------------
 
 
-def build_item(entity: str, values: Mapping[str, Any], *, actor: str, now: datetime,
-               version: int = 1) -> dict[str, Any]:
+def build_item(
+    entity: str, values: Mapping[str, Any], *, actor: str, now: datetime, version: int = 1
+) -> dict[str, Any]:
     """The item :meth:`Repository.create` stores, without storing it: validated through
     the model, stamped ``created_*``/``updated_*`` with ``now`` and ``actor``, keyed, and
     in the plain form :meth:`Repository.get` would return.
@@ -111,8 +124,14 @@ def build_item(entity: str, values: Mapping[str, Any], *, actor: str, now: datet
     spec, table = catalog.entity(entity), catalog.table_of_entity(entity)
     managed = managed_errors(spec, table, values)
     raise_if(spec, _key_for_error(spec, table, values, managed), managed)
-    candidate = {**values, "version": version, "created_at": now, "created_by": actor,
-                 "updated_at": now, "updated_by": actor}
+    candidate = {
+        **values,
+        "version": version,
+        "created_at": now,
+        "created_by": actor,
+        "updated_at": now,
+        "updated_by": actor,
+    }
     plain = _validate(spec, candidate, lambda errors: _key_for_error(spec, table, values, errors))
     return normalize({**plain, **table.build_key(spec, plain)})
 
@@ -120,8 +139,9 @@ def build_item(entity: str, values: Mapping[str, Any], *, actor: str, now: datet
 # -- update ------------------------------------------------------------------------------
 
 
-def plan_update(target: Target, current: Mapping[str, Any], changes: Mapping[str, Any], *,
-                actor: str, now: datetime) -> UpdatePlan:
+def plan_update(
+    target: Target, current: Mapping[str, Any], changes: Mapping[str, Any], *, actor: str, now: datetime
+) -> UpdatePlan:
     """Validate ``current`` with ``changes`` applied and plan the conditional UpdateItem.
 
     A change to None removes the field (or resets it to its model default). The whole
@@ -133,16 +153,14 @@ def plan_update(target: Target, current: Mapping[str, Any], changes: Mapping[str
     """
     spec, table = target.spec, target.table
     stored = version_of(current)
-    merged = {k: v for k, v in current.items()
-              if k not in table.key_attrs or k in spec.model.model_fields}
+    merged = {k: v for k, v in current.items() if k not in table.key_attrs or k in spec.model.model_fields}
     merged.update(changes)
     merged.update(version=(stored or 0) + 1, updated_at=now, updated_by=actor)
     merged = {k: v for k, v in merged.items() if v is not None}
     plain = _validate(spec, merged, lambda _errors: target.key_str)
     key_changes = [f for f in changes if f in _key_fields(spec, table)]
     if key_changes and table.build_key(spec, plain) != target.key:
-        raise_if(spec, target.key_str,
-                 [(f, "is part of the key and cannot be changed") for f in key_changes])
+        raise_if(spec, target.key_str, [(f, "is part of the key and cannot be changed") for f in key_changes])
     sets = {f: plain[f] for f in changes if f in plain}
     sets.update(updated_at=plain["updated_at"], updated_by=actor)
     removes = [f for f in changes if f not in plain]
@@ -151,8 +169,9 @@ def plan_update(target: Target, current: Mapping[str, Any], changes: Mapping[str
     return UpdatePlan(normalize(image), update_expression(sets, removes, stored, table.hash_key), stored)
 
 
-def update_expression(sets: Mapping[str, Any], removes: list[str], expected: int | None,
-                      hash_key: str) -> dict[str, Any]:
+def update_expression(
+    sets: Mapping[str, Any], removes: list[str], expected: int | None, hash_key: str
+) -> dict[str, Any]:
     """UpdateItem arguments: SET the fields and ``version`` to the one read plus one,
     REMOVE some, on condition that the version is still the one read.
 
@@ -194,19 +213,25 @@ def delete_condition(expected: int | None, hash_key: str, *, read: bool) -> dict
             means "any version, as long as the item exists".
     """
     if expected is not None:
-        return {"ConditionExpression": "#v = :expected", "ExpressionAttributeNames": {"#v": "version"},
-                "ExpressionAttributeValues": {":expected": {"N": str(expected)}}}
+        return {
+            "ConditionExpression": "#v = :expected",
+            "ExpressionAttributeNames": {"#v": "version"},
+            "ExpressionAttributeValues": {":expected": {"N": str(expected)}},
+        }
     if read:  # an item some other writer stored without a version
-        return {"ConditionExpression": "attribute_exists(#h) AND attribute_not_exists(#v)",
-                "ExpressionAttributeNames": {"#h": hash_key, "#v": "version"}}
+        return {
+            "ConditionExpression": "attribute_exists(#h) AND attribute_not_exists(#v)",
+            "ExpressionAttributeNames": {"#h": hash_key, "#v": "version"},
+        }
     return {"ConditionExpression": "attribute_exists(#h)", "ExpressionAttributeNames": {"#h": hash_key}}
 
 
 # -- validation --------------------------------------------------------------------------
 
 
-def _validate(spec: EntitySpec, candidate: Mapping[str, Any],
-              key_for_error: Callable[[list[tuple[str, str]]], str]) -> dict[str, Any]:
+def _validate(
+    spec: EntitySpec, candidate: Mapping[str, Any], key_for_error: Callable[[list[tuple[str, str]]], str]
+) -> dict[str, Any]:
     """Validate through the model; the plain JSON values to store (None dropped).
 
     Every problem is reported at once: when the model refuses some fields, numbers
@@ -305,8 +330,7 @@ def _field_values(spec: EntitySpec, raw: Mapping[str, Any]) -> dict[str, Any]:
     return {f: _plain(getattr(model, f), (f,), []) for f in raw}
 
 
-def _key_for_error(spec: EntitySpec, table: TableSpec, values: Mapping[str, Any],
-                   errors: list[tuple[str, str]]) -> str:
+def _key_for_error(spec: EntitySpec, table: TableSpec, values: Mapping[str, Any], errors: list[tuple[str, str]]) -> str:
     """The key a create would have written, or ``<new>`` if it cannot be built."""
     fields = _key_fields(spec, table)
     if any(path.split(".", 1)[0] in fields for path, _ in errors):

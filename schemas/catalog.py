@@ -17,7 +17,7 @@ from __future__ import annotations
 from schemas import entities as m
 from schemas.tables import EntitySpec, Gsi, KeyStyle, TableSpec, resolve_table
 
-__all__ = ["TABLES", "ENTITIES", "table", "entity", "table_of_entity", "resolve"]
+__all__ = ["ENTITIES", "TABLES", "entity", "resolve", "table", "table_of_entity"]
 
 S, N = "S", "N"
 _STARTUP = {"startup_id": "startup"}
@@ -30,59 +30,93 @@ def _pk_sk(name: str, *entities: EntitySpec, gsis: tuple[Gsi, ...] = (), ttl: st
 AUXEIRA_TABLES: tuple[TableSpec, ...] = (
     _pk_sk(
         "users",
-        EntitySpec("user", m.User, pk="USER#{user_id}", sk="PROFILE",
-                   secret=("password_hash", "mfa_secret"),
-                   pii=("email", "full_name", "phone_number", "linkedin_url", "twitter_handle",
-                        "profile_photo_url")),
-        gsis=(Gsi("EmailIndex", ("email", S)), Gsi("UserTypeIndex", ("user_type", S), ("SK", S)),
-              Gsi("TenantIndex", ("tenant_id", S), ("PK", S))),
+        EntitySpec(
+            "user",
+            m.User,
+            pk="USER#{user_id}",
+            sk="PROFILE",
+            secret=("password_hash", "mfa_secret"),
+            pii=("email", "full_name", "phone_number", "linkedin_url", "twitter_handle", "profile_photo_url"),
+        ),
+        gsis=(
+            Gsi("EmailIndex", ("email", S)),
+            Gsi("UserTypeIndex", ("user_type", S), ("SK", S)),
+            Gsi("TenantIndex", ("tenant_id", S), ("PK", S)),
+        ),
     ),
     _pk_sk(
         "startups",
-        EntitySpec("startup", m.Startup, pk="STARTUP#{startup_id}", sk="PROFILE",
-                   secret=("company_details.tax_id",),
-                   pii=("company_details.company_registration_number",
-                        "company_details.headquarters_address", "team_operations")),
-        EntitySpec("startup_metric", m.StartupMetric, pk="STARTUP#{startup_id}", sk="METRICS#{date}",
-                   parents=_STARTUP),
-        gsis=(Gsi("IndustryIndex", ("industry", S), ("sse_score", N)),
-              Gsi("StageIndex", ("stage", S), ("sse_score", N)),
-              Gsi("TenantIndex", ("tenant_id", S), ("PK", S))),
+        EntitySpec(
+            "startup",
+            m.Startup,
+            pk="STARTUP#{startup_id}",
+            sk="PROFILE",
+            secret=("company_details.tax_id",),
+            pii=(
+                "company_details.company_registration_number",
+                "company_details.headquarters_address",
+                "team_operations",
+            ),
+        ),
+        EntitySpec("startup_metric", m.StartupMetric, pk="STARTUP#{startup_id}", sk="METRICS#{date}", parents=_STARTUP),
+        gsis=(
+            Gsi("IndustryIndex", ("industry", S), ("sse_score", N)),
+            Gsi("StageIndex", ("stage", S), ("sse_score", N)),
+            Gsi("TenantIndex", ("tenant_id", S), ("PK", S)),
+        ),
     ),
     _pk_sk(
         "activities",
-        EntitySpec("activity", m.Activity, pk="STARTUP#{startup_id}",
-                   sk="ACTIVITY#{timestamp}#{activity_id}", pii=("ip_address", "user_agent", "location"),
-                   parents={"startup_id": "startup", "user_id": "user"}),
-        gsis=(Gsi("UserActivityIndex", ("user_id", S), ("SK", S)),
-              Gsi("ActivityTypeIndex", ("activity_type", S), ("SK", S))),
+        EntitySpec(
+            "activity",
+            m.Activity,
+            pk="STARTUP#{startup_id}",
+            sk="ACTIVITY#{timestamp}#{activity_id}",
+            pii=("ip_address", "user_agent", "location"),
+            parents={"startup_id": "startup", "user_id": "user"},
+        ),
+        gsis=(
+            Gsi("UserActivityIndex", ("user_id", S), ("SK", S)),
+            Gsi("ActivityTypeIndex", ("activity_type", S), ("SK", S)),
+        ),
     ),
     _pk_sk(
         "documents",
-        EntitySpec("document", m.Document, pk="STARTUP#{startup_id}", sk="DOCUMENT#{document_id}",
-                   parents=_STARTUP),
+        EntitySpec("document", m.Document, pk="STARTUP#{startup_id}", sk="DOCUMENT#{document_id}", parents=_STARTUP),
         gsis=(Gsi("DocumentTypeIndex", ("document_type", S), ("SK", S)),),
     ),
     _pk_sk(
         "chatbot-conversations",
-        EntitySpec("chatbot_conversation", m.ChatbotConversation,
-                   pk="CONVERSATION#{conversation_id}", sk="META", parents=_STARTUP),
-        EntitySpec("chatbot_message", m.ChatbotMessage, pk="CONVERSATION#{conversation_id}",
-                   sk="MESSAGE#{message_timestamp}#{message_id}", parents=_STARTUP),
+        EntitySpec(
+            "chatbot_conversation",
+            m.ChatbotConversation,
+            pk="CONVERSATION#{conversation_id}",
+            sk="META",
+            parents=_STARTUP,
+        ),
+        EntitySpec(
+            "chatbot_message",
+            m.ChatbotMessage,
+            pk="CONVERSATION#{conversation_id}",
+            sk="MESSAGE#{message_timestamp}#{message_id}",
+            parents=_STARTUP,
+        ),
         gsis=(Gsi("StartupConversationIndex", ("startup_id", S), ("SK", S)),),
         ttl="ttl",
     ),
     _pk_sk(
         "activity-submissions",
-        EntitySpec("activity_submission", m.ActivitySubmission, pk="SUBMISSION#{submission_id}",
-                   sk="META", parents=_STARTUP),
-        gsis=(Gsi("StartupSubmissionIndex", ("startup_id", S), ("submitted_at", S)),
-              Gsi("StatusIndex", ("status", S), ("submitted_at", S))),
+        EntitySpec(
+            "activity_submission", m.ActivitySubmission, pk="SUBMISSION#{submission_id}", sk="META", parents=_STARTUP
+        ),
+        gsis=(
+            Gsi("StartupSubmissionIndex", ("startup_id", S), ("submitted_at", S)),
+            Gsi("StatusIndex", ("status", S), ("submitted_at", S)),
+        ),
     ),
     _pk_sk(
         "peer-assessments",
-        EntitySpec("peer_assessment", m.PeerAssessment, pk="SUBMISSION#{submission_id}",
-                   sk="ASSESSMENT#{assessor_id}"),
+        EntitySpec("peer_assessment", m.PeerAssessment, pk="SUBMISSION#{submission_id}", sk="ASSESSMENT#{assessor_id}"),
         gsis=(Gsi("AssessorIndex", ("assessor_id", S), ("SK", S)),),
     ),
     _pk_sk(
@@ -92,44 +126,63 @@ AUXEIRA_TABLES: tuple[TableSpec, ...] = (
     ),
     _pk_sk(
         "event-registrations",
-        EntitySpec("event_registration", m.EventRegistration, pk="EVENT#{event_id}",
-                   sk="REGISTRATION#{user_id}", parents={"event_id": "event"}),
+        EntitySpec(
+            "event_registration",
+            m.EventRegistration,
+            pk="EVENT#{event_id}",
+            sk="REGISTRATION#{user_id}",
+            parents={"event_id": "event"},
+        ),
         gsis=(Gsi("UserRegistrationIndex", ("user_id", S), ("SK", S)),),
     ),
     _pk_sk(
         "partners",
-        EntitySpec("partner", m.Partner, pk="PARTNER#{partner_id}", sk="META",
-                   secret=("api_key",), pii=("contact_email",)),
+        EntitySpec(
+            "partner", m.Partner, pk="PARTNER#{partner_id}", sk="META", secret=("api_key",), pii=("contact_email",)
+        ),
         gsis=(Gsi("CategoryIndex", ("category", S), ("PK", S)),),
     ),
     _pk_sk(
         "partner-activations",
-        EntitySpec("partner_activation", m.PartnerActivation, pk="PARTNER#{partner_id}",
-                   sk="ACTIVATION#{activation_id}", secret=("redemption_code",),
-                   parents={"partner_id": "partner", "startup_id": "startup"}),
+        EntitySpec(
+            "partner_activation",
+            m.PartnerActivation,
+            pk="PARTNER#{partner_id}",
+            sk="ACTIVATION#{activation_id}",
+            secret=("redemption_code",),
+            parents={"partner_id": "partner", "startup_id": "startup"},
+        ),
         gsis=(Gsi("StartupActivationIndex", ("startup_id", S), ("activated_at", S)),),
     ),
     _pk_sk(
         "investor-matches",
-        EntitySpec("investor_match", m.InvestorMatch, pk="STARTUP#{startup_id}",
-                   sk="MATCH#{investor_id}", parents=_STARTUP),
+        EntitySpec(
+            "investor_match", m.InvestorMatch, pk="STARTUP#{startup_id}", sk="MATCH#{investor_id}", parents=_STARTUP
+        ),
         gsis=(Gsi("InvestorMatchIndex", ("investor_id", S), ("match_score", N)),),
     ),
     _pk_sk(
         "funding-readiness-checklist",
-        EntitySpec("readiness_item", m.ReadinessItem, pk="STARTUP#{startup_id}",
-                   sk="ITEM#{item_id}", parents=_STARTUP),
+        EntitySpec("readiness_item", m.ReadinessItem, pk="STARTUP#{startup_id}", sk="ITEM#{item_id}", parents=_STARTUP),
     ),
     _pk_sk(
         "notifications",
-        EntitySpec("notification", m.Notification, pk="USER#{user_id}",
-                   sk="NOTIFICATION#{created_on}#{notification_id}"),
+        EntitySpec(
+            "notification", m.Notification, pk="USER#{user_id}", sk="NOTIFICATION#{created_on}#{notification_id}"
+        ),
         ttl="ttl",
     ),
     _pk_sk(
         "user-sessions",
-        EntitySpec("user_session", m.UserSession, pk="USER#{user_id}", sk="SESSION#{session_id}",
-                   secret=("session_token",), pii=("ip_address",), parents={"user_id": "user"}),
+        EntitySpec(
+            "user_session",
+            m.UserSession,
+            pk="USER#{user_id}",
+            sk="SESSION#{session_id}",
+            secret=("session_token",),
+            pii=("ip_address",),
+            parents={"user_id": "user"},
+        ),
         ttl="ttl",
     ),
     _pk_sk(
@@ -139,8 +192,7 @@ AUXEIRA_TABLES: tuple[TableSpec, ...] = (
     ),
     _pk_sk(
         "activities-catalog",
-        EntitySpec("catalog_activity", m.CatalogActivity, pk="ACTIVITY_TYPE#{activity_type_id}",
-                   sk="META"),
+        EntitySpec("catalog_activity", m.CatalogActivity, pk="ACTIVITY_TYPE#{activity_type_id}", sk="META"),
     ),
 )
 
@@ -150,20 +202,35 @@ AUXEIRA_TABLES: tuple[TableSpec, ...] = (
 LENDING_TABLES: tuple[TableSpec, ...] = (
     _pk_sk(
         "loans",
-        EntitySpec("loan", m.Loan, pk="LOAN#{loan_id}", sk="META",
-                   secret=("disbursement_account",),
-                   parents={"startup_id": "startup", "borrower_id": "user"}),
-        gsis=(Gsi("StartupLoanIndex", ("startup_id", S), ("created_at", S)),
-              Gsi("StatusIndex", ("status", S), ("created_at", S))),
+        EntitySpec(
+            "loan",
+            m.Loan,
+            pk="LOAN#{loan_id}",
+            sk="META",
+            secret=("disbursement_account",),
+            parents={"startup_id": "startup", "borrower_id": "user"},
+        ),
+        gsis=(
+            Gsi("StartupLoanIndex", ("startup_id", S), ("created_at", S)),
+            Gsi("StatusIndex", ("status", S), ("created_at", S)),
+        ),
     ),
     _pk_sk(
         "loan-participants",
-        EntitySpec("loan_participant", m.LoanParticipant, pk="LOAN#{loan_id}",
-                   sk="PARTICIPANT#{participant_id}", secret=("invitation_token",),
-                   pii=("lender_email", "message"), parents={"loan_id": "loan"}),
-        gsis=(Gsi("LenderEmailIndex", ("lender_email", S), ("status", S)),
-              Gsi("LenderIndex", ("lender_id", S), ("status", S)),
-              Gsi("ParticipantIndex", ("participant_id", S))),
+        EntitySpec(
+            "loan_participant",
+            m.LoanParticipant,
+            pk="LOAN#{loan_id}",
+            sk="PARTICIPANT#{participant_id}",
+            secret=("invitation_token",),
+            pii=("lender_email", "message"),
+            parents={"loan_id": "loan"},
+        ),
+        gsis=(
+            Gsi("LenderEmailIndex", ("lender_email", S), ("status", S)),
+            Gsi("LenderIndex", ("lender_id", S), ("status", S)),
+            Gsi("ParticipantIndex", ("participant_id", S)),
+        ),
     ),
 )
 
@@ -174,8 +241,16 @@ ORGANIZATIONS = TableSpec(
     discriminator="entityType",
     ttl_attr="expiresAt",
     entities=tuple(
-        EntitySpec(name, model, pk="ORG#{organizationId}", sk=sk, type_value=type_value,
-                   tenant_attr="organizationId", secret=secret, pii=pii)
+        EntitySpec(
+            name,
+            model,
+            pk="ORG#{organizationId}",
+            sk=sk,
+            type_value=type_value,
+            tenant_attr="organizationId",
+            secret=secret,
+            pii=pii,
+        )
         for name, model, sk, type_value, secret, pii in (
             ("organization", m.Organization, "ORG#{organizationId}", "ORGANIZATION", (), ()),
             ("member", m.Member, "MEMBER#{userId}", "MEMBER", (), ("email", "name")),
@@ -189,15 +264,28 @@ ORGANIZATIONS = TableSpec(
 
 ASSISTANT_TABLES: tuple[TableSpec, ...] = (
     TableSpec(
-        name="users", style=KeyStyle.PLAIN, physical="ai-assistant-{name}-{env}",
-        hash_key="userId", range_key=None,
-        entities=(EntitySpec("assistant_user", m.AssistantUser, tenant_attr="userId",
-                             secret=("refreshToken",), pii=("email", "firstName", "lastName")),),
+        name="users",
+        style=KeyStyle.PLAIN,
+        physical="ai-assistant-{name}-{env}",
+        hash_key="userId",
+        range_key=None,
+        entities=(
+            EntitySpec(
+                "assistant_user",
+                m.AssistantUser,
+                tenant_attr="userId",
+                secret=("refreshToken",),
+                pii=("email", "firstName", "lastName"),
+            ),
+        ),
         gsis=(Gsi("EmailIndex", ("email", S)),),
     ),
     TableSpec(
-        name="documents", style=KeyStyle.PLAIN, physical="ai-assistant-{name}-{env}",
-        hash_key="userId", range_key="documentId",
+        name="documents",
+        style=KeyStyle.PLAIN,
+        physical="ai-assistant-{name}-{env}",
+        hash_key="userId",
+        range_key="documentId",
         entities=(EntitySpec("assistant_document", m.AssistantDocument, tenant_attr="userId"),),
         gsis=(Gsi("StatusIndex", ("status", S), ("uploadDate", S)),),
     ),

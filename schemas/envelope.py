@@ -28,10 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from schemas.errors import PoisonRecordError
 
 __all__ = [
+    "SCHEMA_VERSION",
     "Action",
     "Envelope",
     "Source",
-    "SCHEMA_VERSION",
     "decode",
     "encode",
     "event_id_for",
@@ -133,7 +133,5 @@ def decode(data: bytes | str) -> Envelope:
     try:
         return Envelope.model_validate(raw)
     except ValidationError as exc:
-        fields = ", ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        fields = ", ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise PoisonRecordError(f"invalid envelope: {fields}") from exc

@@ -10,14 +10,14 @@ item failure and delivered again).
 from __future__ import annotations
 
 __all__ = [
+    "ConflictError",
+    "EntityValidationError",
+    "NotFoundError",
     "PipelineError",
     "PoisonRecordError",
-    "RetryableSinkError",
-    "EntityValidationError",
-    "ConflictError",
-    "NotFoundError",
-    "UnknownTableError",
     "RecordTooLargeError",
+    "RetryableSinkError",
+    "UnknownTableError",
 ]
 
 
@@ -64,9 +64,7 @@ class ConflictError(PipelineError):
         self.key = key
         self.expected = expected
         self.actual = actual
-        super().__init__(
-            f"version conflict on {entity} {key!r}: expected version {expected}, found {actual}"
-        )
+        super().__init__(f"version conflict on {entity} {key!r}: expected version {expected}, found {actual}")
 
 
 class NotFoundError(PipelineError, KeyError):

@@ -8,8 +8,9 @@ marked so erasure and masking can find them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 __all__ = ["FieldClass", "drop_paths"]
 

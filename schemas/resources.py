@@ -37,9 +37,19 @@ from schemas import catalog
 from schemas.tables import Gsi, KeyStyle, TableSpec
 
 __all__ = [
-    "MappingSpec", "StreamSpec", "LakeLayout", "Registry", "REGISTRY", "MAPPINGS",
-    "EVENTS_STREAM", "LAKE", "CHECKPOINTS_TABLE", "COUNTERS_TABLE", "HISTORY_TABLE",
-    "INTERNAL_TABLES", "mapping",
+    "CHECKPOINTS_TABLE",
+    "COUNTERS_TABLE",
+    "EVENTS_STREAM",
+    "HISTORY_TABLE",
+    "INTERNAL_TABLES",
+    "LAKE",
+    "MAPPINGS",
+    "REGISTRY",
+    "LakeLayout",
+    "MappingSpec",
+    "Registry",
+    "StreamSpec",
+    "mapping",
 ]
 
 #: Lambda's limit on ``MaximumRecordAgeInSeconds`` (services-kinesis-parameters).
@@ -55,7 +65,12 @@ CHECKPOINTS_TABLE = TableSpec(name="checkpoints", style=KeyStyle.PK_SK, entities
 #: Denormalized counters: ``PK = tenant#PARENT#id``; a keys-only index finds a parent in
 #: any tenant (its attributes are written once, so counter updates do not touch it).
 COUNTERS_TABLE = TableSpec(
-    name="counters", style=KeyStyle.PLAIN, entities=(), hash_key="PK", range_key=None, stream_view=None,
+    name="counters",
+    style=KeyStyle.PLAIN,
+    entities=(),
+    hash_key="PK",
+    range_key=None,
+    stream_view=None,
     gsis=(Gsi("ParentKeyIndex", ("parent_key", "S"), ("tenant_id", "S"), projection="KEYS_ONLY"),),
 )
 #: Item history, written in the same transaction as each change (``producers.history_items``).
@@ -151,14 +166,18 @@ class MappingSpec:
 
 MAPPINGS: tuple[MappingSpec, ...] = (
     MappingSpec("router", "producers.handlers.router.handler", "dynamodb", batch_size=100),
-    MappingSpec("cache", "consumers.handlers.cache.handler", "kinesis", batch_size=500,
-                parallelization_factor=2),
-    MappingSpec("search", "consumers.handlers.search.handler", "kinesis", batch_size=500,
-                parallelization_factor=2),
+    MappingSpec("cache", "consumers.handlers.cache.handler", "kinesis", batch_size=500, parallelization_factor=2),
+    MappingSpec("search", "consumers.handlers.search.handler", "kinesis", batch_size=500, parallelization_factor=2),
     # Large batches: one UpdateItem per counter item per batch, so bigger batches coalesce
     # more (2,500 records of ~1 KB stay well under Lambda's 6 MB invocation payload).
-    MappingSpec("counters", "consumers.handlers.counters.handler", "kinesis", batch_size=2500,
-                parallelization_factor=1, maximum_batching_window_seconds=5),
+    MappingSpec(
+        "counters",
+        "consumers.handlers.counters.handler",
+        "kinesis",
+        batch_size=2500,
+        parallelization_factor=1,
+        maximum_batching_window_seconds=5,
+    ),
 )
 
 
@@ -180,8 +199,9 @@ class Registry:
         for spec in self.mappings:
             if spec.consumer == consumer:
                 return spec
-        raise KeyError(f"no event source mapping for consumer {consumer!r}; "
-                       f"known: {', '.join(m.consumer for m in self.mappings)}")
+        raise KeyError(
+            f"no event source mapping for consumer {consumer!r}; known: {', '.join(m.consumer for m in self.mappings)}"
+        )
 
 
 REGISTRY = Registry()

@@ -19,17 +19,17 @@ from functools import cached_property
 from typing import Any
 
 __all__ = [
-    "FieldKind",
-    "SearchField",
-    "SearchEntity",
-    "SEARCH_ENTITIES",
-    "TENANT_FIELD",
     "FTS5_TOKENIZE",
     "OPENSEARCH_ANALYSIS",
+    "SEARCH_ENTITIES",
+    "TENANT_FIELD",
+    "FieldKind",
+    "SearchEntity",
+    "SearchField",
     "by_entity",
-    "search_entity",
     "opensearch_mappings",
     "opensearch_template_body",
+    "search_entity",
 ]
 
 #: The tenant of a document, on every document of every index.
@@ -101,27 +101,58 @@ class SearchEntity:
 _TXT, _KW, _TAGS, _INT = FieldKind.TEXT, FieldKind.KEYWORD, FieldKind.TAGS, FieldKind.INTEGER
 
 SEARCH_ENTITIES: tuple[SearchEntity, ...] = (
-    SearchEntity("startups", "startup", (
-        SearchField("company_name", _TXT, 3.0), SearchField("tagline", _TXT, 2.0),
-        SearchField("elevator_pitch", _TXT, 1.5), SearchField("description", _TXT),
-        SearchField("industry", _KW, 1.5), SearchField("stage", _KW), SearchField("sse_score", _INT),
-    )),
-    SearchEntity("documents", "document", (
-        SearchField("document_name", _TXT, 3.0), SearchField("document_description", _TXT),
-        SearchField("tags", _TAGS, 1.5), SearchField("document_type", _KW),
-    )),
-    SearchEntity("chatbot_messages", "chatbot_message", (
-        SearchField("message_text", _TXT), SearchField("message_intent", _KW),
-        SearchField("message_sentiment", _KW),
-    )),
-    SearchEntity("events", "event", (
-        SearchField("title", _TXT, 3.0), SearchField("description", _TXT),
-        SearchField("event_type", _KW), SearchField("tags", _TAGS, 1.5),
-    )),
-    SearchEntity("partners", "partner", (
-        SearchField("name", _TXT, 3.0), SearchField("description", _TXT),
-        SearchField("category", _KW, 1.5), SearchField("offering", _TXT, 1.5),
-    )),
+    SearchEntity(
+        "startups",
+        "startup",
+        (
+            SearchField("company_name", _TXT, 3.0),
+            SearchField("tagline", _TXT, 2.0),
+            SearchField("elevator_pitch", _TXT, 1.5),
+            SearchField("description", _TXT),
+            SearchField("industry", _KW, 1.5),
+            SearchField("stage", _KW),
+            SearchField("sse_score", _INT),
+        ),
+    ),
+    SearchEntity(
+        "documents",
+        "document",
+        (
+            SearchField("document_name", _TXT, 3.0),
+            SearchField("document_description", _TXT),
+            SearchField("tags", _TAGS, 1.5),
+            SearchField("document_type", _KW),
+        ),
+    ),
+    SearchEntity(
+        "chatbot_messages",
+        "chatbot_message",
+        (
+            SearchField("message_text", _TXT),
+            SearchField("message_intent", _KW),
+            SearchField("message_sentiment", _KW),
+        ),
+    ),
+    SearchEntity(
+        "events",
+        "event",
+        (
+            SearchField("title", _TXT, 3.0),
+            SearchField("description", _TXT),
+            SearchField("event_type", _KW),
+            SearchField("tags", _TAGS, 1.5),
+        ),
+    ),
+    SearchEntity(
+        "partners",
+        "partner",
+        (
+            SearchField("name", _TXT, 3.0),
+            SearchField("description", _TXT),
+            SearchField("category", _KW, 1.5),
+            SearchField("offering", _TXT, 1.5),
+        ),
+    ),
 )
 
 _BY_ENTITY = {s.entity: s for s in SEARCH_ENTITIES}
@@ -161,7 +192,8 @@ OPENSEARCH_ANALYSIS: dict[str, Any] = {
     "filter": {"auxeira_english_stemmer": {"type": "stemmer", "language": "english"}},
     "analyzer": {
         "auxeira_text": {
-            "type": "custom", "tokenizer": "standard",
+            "type": "custom",
+            "tokenizer": "standard",
             "filter": ["lowercase", "asciifolding", "auxeira_english_stemmer"],
         },
     },
@@ -173,7 +205,8 @@ OPENSEARCH_ANALYSIS: dict[str, Any] = {
 # A label is a keyword (exact, filterable, aggregatable) with an analysed ``.text``
 # sub-field so that free text finds its words, as the FTS5 column does.
 _LABEL = {
-    "type": "keyword", "normalizer": "auxeira_lowercase",
+    "type": "keyword",
+    "normalizer": "auxeira_lowercase",
     "fields": {"text": {"type": "text", "analyzer": "auxeira_text"}},
 }
 _MAPPING_OF_KIND: dict[FieldKind, dict[str, Any]] = {
@@ -199,8 +232,9 @@ def opensearch_mappings(spec: SearchEntity, extra: dict[str, Any] | None = None)
     return {"dynamic": "strict", "properties": properties}
 
 
-def opensearch_template_body(spec: SearchEntity, index_name: str,
-                             extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def opensearch_template_body(
+    spec: SearchEntity, index_name: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Body of ``PUT _index_template/{index_name}`` for one entity's index.
 
     The priority outranks a catch-all template of the cluster (OpenSearch refuses two

@@ -21,29 +21,69 @@ still sees the field existed); the history table keeps changed secrets by name o
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
 __all__ = [
-    "REDACTED", "is_secret_name", "public_image", "redact_value", "redact_attribute_map", "redact_record",
-    "SECRET_WORDS", "SECRET_PAIRS",
+    "REDACTED",
+    "SECRET_PAIRS",
+    "SECRET_WORDS",
+    "is_secret_name",
+    "public_image",
+    "redact_attribute_map",
+    "redact_record",
+    "redact_value",
 ]
 
 #: What a redacted value is replaced by in dead letters and failure records.
 REDACTED = "<redacted>"
 
-SECRET_WORDS = frozenset({
-    "password", "passwd", "passphrase", "pwd", "secret", "secrets", "token", "otp", "totp", "ssn",
-    "credential", "credentials", "pin", "cvv", "cvc", "iban", "mfa",
-})
-SECRET_PAIRS = frozenset({
-    ("api", "key"), ("apikey",), ("private", "key"), ("access", "key"), ("secret", "key"), ("signing", "key"),
-    ("tax", "id"), ("taxid",), ("tax", "number"), ("account", "number"), ("routing", "number"),
-    ("card", "number"), ("redemption", "code"), ("recovery", "code"), ("reset", "code"),
-    ("verification", "code"), ("disbursement", "account"), ("bank", "account"),
-})
+SECRET_WORDS = frozenset(
+    {
+        "password",
+        "passwd",
+        "passphrase",
+        "pwd",
+        "secret",
+        "secrets",
+        "token",
+        "otp",
+        "totp",
+        "ssn",
+        "credential",
+        "credentials",
+        "pin",
+        "cvv",
+        "cvc",
+        "iban",
+        "mfa",
+    }
+)
+SECRET_PAIRS = frozenset(
+    {
+        ("api", "key"),
+        ("apikey",),
+        ("private", "key"),
+        ("access", "key"),
+        ("secret", "key"),
+        ("signing", "key"),
+        ("tax", "id"),
+        ("taxid",),
+        ("tax", "number"),
+        ("account", "number"),
+        ("routing", "number"),
+        ("card", "number"),
+        ("redemption", "code"),
+        ("recovery", "code"),
+        ("reset", "code"),
+        ("verification", "code"),
+        ("disbursement", "account"),
+        ("bank", "account"),
+    }
+)
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
 
@@ -53,7 +93,7 @@ def is_secret_name(name: str) -> bool:
     words = [w.lower() for w in _WORD.findall(name)]
     if any(w in SECRET_WORDS for w in words):
         return True
-    pairs = set(zip(words, words[1:])) | {(w,) for w in words}
+    pairs = set(itertools.pairwise(words)) | {(w,) for w in words}
     return bool(pairs & SECRET_PAIRS)
 
 
@@ -125,8 +165,10 @@ def redact_attribute_map(image: Mapping[str, Any], secret_paths: Iterable[str] =
 
 def _redact(value: Any, path: tuple[str, ...], paths: set[tuple[str, ...]]) -> Any:
     if isinstance(value, dict):
-        return {k: REDACTED if (is_secret_name(k) or path + (k,) in paths) else _redact(v, path + (k,), paths)
-                for k, v in value.items()}
+        return {
+            k: REDACTED if (is_secret_name(k) or (*path, k) in paths) else _redact(v, (*path, k), paths)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_redact(v, path, paths) for v in value]
     return value
@@ -137,9 +179,9 @@ def _redact_attr(name: str, attr: Any, path: tuple[str, ...], paths: set[tuple[s
         return {"S": REDACTED}
     if not isinstance(attr, dict) or len(attr) != 1:
         return attr
-    (tag, raw), = attr.items()
+    ((tag, raw),) = attr.items()
     if tag == "M" and isinstance(raw, dict):
-        return {"M": {k: _redact_attr(k, v, path + (k,), paths) for k, v in raw.items()}}
+        return {"M": {k: _redact_attr(k, v, (*path, k), paths) for k, v in raw.items()}}
     if tag == "L" and isinstance(raw, list):
         return {"L": [_redact_attr("", v, path, paths) for v in raw]}
     return attr
@@ -158,8 +200,10 @@ def redact_record(record: Mapping[str, Any], secret_paths: Iterable[str] = ()) -
     out = dict(record)
     ddb = record.get("dynamodb")
     if isinstance(ddb, Mapping):
-        out["dynamodb"] = {k: redact_attribute_map(v, paths) if k in ("NewImage", "OldImage", "Keys")
-                           and isinstance(v, Mapping) else v for k, v in ddb.items()}
+        out["dynamodb"] = {
+            k: redact_attribute_map(v, paths) if k in ("NewImage", "OldImage", "Keys") and isinstance(v, Mapping) else v
+            for k, v in ddb.items()
+        }
     kinesis = record.get("kinesis")
     if isinstance(kinesis, Mapping) and isinstance(kinesis.get("data"), str):
         out["kinesis"] = {**kinesis, "data": _redact_kinesis_data(kinesis["data"])}

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Mapping
+from typing import Any
 
 from schemas.entities.base import EntityModel
 from schemas.errors import PoisonRecordError, UnknownTableError
 from schemas.fields import FieldClass
 
-__all__ = ["KeyStyle", "Gsi", "EntitySpec", "TableSpec", "KEY_SEPARATOR"]
+__all__ = ["KEY_SEPARATOR", "EntitySpec", "Gsi", "KeyStyle", "TableSpec"]
 
 KEY_SEPARATOR = "|"
 
@@ -182,16 +183,13 @@ class TableSpec:
             exact = spec.sk == prefix
             if (exact and sort_value == prefix) or (not exact and sort_value.startswith(prefix)):
                 return spec
-        raise PoisonRecordError(
-            f"{self.name}: no entity matches item {self.key_of(item)!r}"
-        )
+        raise PoisonRecordError(f"{self.name}: no entity matches item {self.key_of(item)!r}")
 
     def tenant_of(self, entity: EntitySpec, item: Mapping[str, Any]) -> str:
         tenant = item.get(entity.tenant_attr)
         if not tenant:
             raise PoisonRecordError(
-                f"{self.name}/{entity.name} {self.key_of(item)!r}: "
-                f"tenant attribute {entity.tenant_attr!r} is missing"
+                f"{self.name}/{entity.name} {self.key_of(item)!r}: tenant attribute {entity.tenant_attr!r} is missing"
             )
         return str(tenant)
 
@@ -199,7 +197,7 @@ class TableSpec:
 
     def attribute_types(self) -> dict[str, str]:
         """Type of every attribute a key schema or index names (``S`` unless declared)."""
-        types: dict[str, str] = {a: "S" for a in self.key_attrs}
+        types: dict[str, str] = dict.fromkeys(self.key_attrs, "S")
         types.update(dict(self.key_types))
         for gsi in self.gsis:
             for attr in (gsi.hash_key, gsi.range_key):

@@ -21,8 +21,18 @@ from schemas.envelope import Envelope
 from schemas.errors import RetryableSinkError
 from tests.kinesis_records import kinesis_event, kinesis_record
 
-__all__ = ["FaultySink", "Delivery", "deliver", "deliver_reordered", "on_shards", "applied_once", "counters_of",
-           "delivery_strategy", "ops_strategy", "PROPERTY_SETTINGS"]
+__all__ = [
+    "PROPERTY_SETTINGS",
+    "Delivery",
+    "FaultySink",
+    "applied_once",
+    "counters_of",
+    "deliver",
+    "deliver_reordered",
+    "delivery_strategy",
+    "on_shards",
+    "ops_strategy",
+]
 
 
 class FaultySink(InMemoryCounterSink):
@@ -66,14 +76,14 @@ def deliver(handle: Any, sink: FaultySink, shards: dict[str, list[dict]], plan: 
             if cursors[shard] >= len(records):
                 continue
             step = next(plan, Delivery())
-            batch = records[cursors[shard]:cursors[shard] + step.size]
+            batch = records[cursors[shard] : cursors[shard] + step.size]
             if step.fault:
                 target = batch[min(step.at, len(batch) - 1)]["kinesis"]["sequenceNumber"]
                 sink.fault = (step.fault, pad_sequence(target))
             deliveries += 1
             try:
                 response = handle(kinesis_event(*batch), None)
-            except Exception:  # noqa: BLE001 - a raising handler gets the same batch again
+            except Exception:  # noqa: S112 - a raising handler fails the batch: deliver it again
                 continue
             failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
             if failed:
@@ -106,12 +116,17 @@ def counters_of(sink: InMemoryCounterSink) -> dict[tuple[str, str], dict[str, An
 
 
 delivery_strategy = st.builds(
-    Delivery, size=st.integers(1, 12), fault=st.sampled_from([None, "fail", "fail", "crash"]),
-    at=st.integers(0, 11), twice=st.booleans(),
+    Delivery,
+    size=st.integers(1, 12),
+    fault=st.sampled_from([None, "fail", "fail", "crash"]),
+    at=st.integers(0, 11),
+    twice=st.booleans(),
 )
 
 
-def deliver_reordered(events: list[Envelope], data: st.DataObject, dead_letter_root: Any) -> tuple[FaultySink, list[Envelope]]:
+def deliver_reordered(
+    events: list[Envelope], data: st.DataObject, dead_letter_root: Any
+) -> tuple[FaultySink, list[Envelope]]:
     """Draw an order, a shard per event and a delivery plan, then deliver through the handler.
 
     Returns the sink and the events in the order they were put on the shards.
@@ -130,10 +145,12 @@ def deliver_reordered(events: list[Envelope], data: st.DataObject, dead_letter_r
 
 def ops_strategy(ops: tuple[Any, ...], entities: int) -> st.SearchStrategy:
     """Histories of 8 to 60 operations: (operation, entity index, random value)."""
-    return st.lists(st.tuples(st.sampled_from(ops), st.integers(0, entities - 1), st.integers(0, 10_000)),
-                    min_size=8, max_size=60)
+    return st.lists(
+        st.tuples(st.sampled_from(ops), st.integers(0, entities - 1), st.integers(0, 10_000)), min_size=8, max_size=60
+    )
 
 
 #: Both convergence properties: many examples, no deadline (a delivery plan may be long).
-PROPERTY_SETTINGS = settings(max_examples=300, deadline=None,
-                             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+PROPERTY_SETTINGS = settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import itertools
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from schemas.envelope import Envelope, Source, encode, event_id_for
@@ -32,15 +32,20 @@ def envelope(
         key=key,
         version=version,
         source=Source(table="auxeira-startups-test"),
-        occurred_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
         before=None,
         after=None if removes else state,
     )
 
 
-def kinesis_record(data: bytes | Envelope, *, shard: str = "shardId-000000000000",
-                   sequence: str | None = None, partition_key: str = "pk",
-                   arrival: float | None = None) -> dict[str, Any]:
+def kinesis_record(
+    data: bytes | Envelope,
+    *,
+    shard: str = "shardId-000000000000",
+    sequence: str | None = None,
+    partition_key: str = "pk",
+    arrival: float | None = None,
+) -> dict[str, Any]:
     """A Lambda-shaped Kinesis record; it arrived ``arrival`` (epoch seconds; now by default)."""
     payload = encode(data) if isinstance(data, Envelope) else data
     seq = sequence or str(next(_sequence))

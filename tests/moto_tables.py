@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from infra.tables import create_table_request
-
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
-
-import threading
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from infra.tables import create_table_request
 from schemas.resources import HISTORY_TABLE
 from schemas.tables import TableSpec
 
@@ -21,8 +19,9 @@ __all__ = ["moto_dynamodb", "serialized"]
 
 
 @contextmanager
-def moto_dynamodb(monkeypatch: pytest.MonkeyPatch, specs: Iterable[TableSpec], env: str, *,
-                  history: bool = False) -> Iterator[Any]:
+def moto_dynamodb(
+    monkeypatch: pytest.MonkeyPatch, specs: Iterable[TableSpec], env: str, *, history: bool = False
+) -> Iterator[Any]:
     """A low-level DynamoDB client on moto with these tables (and the history table) created.
 
     Fake credentials are set so that no test can reach a real account.

@@ -10,23 +10,20 @@ largest and smallest contribution, ...), derived from its counters when read.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any, Protocol
 
-import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from auxeira.cli.context import context_of
 from consumers.projections.counter_items import computed_fields
 from consumers.projections.counter_rules import RULES, Kind, counter_fields, split_parent_key
 from consumers.projections.counters import CounterItem
-from auxeira.runtime.settings import PipelineSettings
 
-__all__ = ["app", "lookup", "normalize_parent", "to_json", "CounterLookup"]
+__all__ = ["CounterLookup", "app", "lookup", "normalize_parent", "to_json"]
 
-app = typer.Typer(help="Denormalized counters of startups, events, partners, users and loans.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Denormalized counters of startups, events, partners, users and loans.", no_args_is_help=True)
 _PARENTS = sorted({r.parent for r in RULES})
 
 
@@ -80,28 +77,25 @@ def _counter(item: CounterItem, name: str, kind: Kind) -> Any:
 
 @app.command()
 def get(
-    parent: str = typer.Argument(..., help="The parent: STARTUP#<id>, EVENT#<id>, PARTNER#<id>, USER#<id> "
-                                           "or LOAN#<id>."),
+    ctx: typer.Context,
+    parent: str = typer.Argument(
+        ..., help="The parent: STARTUP#<id>, EVENT#<id>, PARTNER#<id>, USER#<id> or LOAN#<id>."
+    ),
     tenant: str | None = typer.Option(None, "--tenant", help="Only this tenant (else every tenant)."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object (with --tenant) or an array."),
 ) -> None:
-    """Show the counters of one parent. Exit code 1 when it has none."""
-    import boto3
+    """Show the counters of one parent (with --json: one object with --tenant, else an array).
 
+    Exit code 1 when it has none.
+    """
     from consumers.sinks.counters_dynamo import DynamoCounterSink
-    from schemas.resources import COUNTERS_TABLE
 
     parent_key = normalize_parent(parent)
-    settings = PipelineSettings()
-    client = boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint)
-    sink = DynamoCounterSink(client, COUNTERS_TABLE.physical_name(settings.env))
+    cli = context_of(ctx)
+    sink = DynamoCounterSink(cli.clients.client("dynamodb"), cli.settings.counters_table)
     items = lookup(sink, parent_key, tenant)
-    if as_json:
-        rows = [to_json(i) for i in items]
-        body = (rows[0] if rows else None) if tenant is not None else rows
-        typer.echo(orjson.dumps(body, default=_plain).decode())
-    else:
-        _print(Console(), parent_key, items)
+    rows = [to_json(i) for i in items]
+    body = (rows[0] if rows else None) if tenant is not None else rows
+    cli.out.emit(body, lambda console: _print(console, parent_key, items))
     raise typer.Exit(0 if items else 1)
 
 
@@ -126,9 +120,3 @@ def _text(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k} x{v}" for k, v in value.items()) or "-"
     return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"cannot encode {type(value).__name__}")

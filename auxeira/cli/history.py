@@ -1,22 +1,21 @@
-"""``auxeira history ENTITY KEY [--json]``: every version of one item, who changed what, when.
+"""``auxeira [--json] history ENTITY KEY``: every version of one item, who changed what, when.
 
 Reads the history table the repository writes with ``history=True``
-(:mod:`producers.history`). The DynamoDB endpoint is ``AUXEIRA_DYNAMODB_ENDPOINT``
-when set, else the local stack when it is running, else AWS.
+(:mod:`producers.history`), through the clients of the root options (``--env``,
+``--profile``, ``--region``; the local stack in environment ``local``).
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import orjson
 import typer
 from botocore.exceptions import ClientError
-from rich.console import Console
 from rich.table import Table
 
-from auxeira.runtime.settings import PipelineSettings
+from auxeira.cli.context import context_of
+from auxeira.cli.output import Output
 from producers.history import HistoryEntry, HistoryReader
 from schemas.errors import EntityValidationError
 
@@ -26,19 +25,19 @@ _VALUE_WIDTH = 40
 
 
 def history_command(
+    ctx: typer.Context,
     entity: str = typer.Argument(..., help="Entity name, e.g. loan_participant."),
     key: str = typer.Argument(..., help="Stable key, e.g. 'LOAN#l1|PARTICIPANT#p1'."),
-    json_output: bool = typer.Option(False, "--json", help="Print one JSON document instead of a table."),
-    env: str | None = typer.Option(None, "--env", help="Environment (default: AUXEIRA_ENV)."),
 ) -> None:
     """List every version of an item: version, action, time, actor and field changes."""
-    settings = PipelineSettings()
-    reader = HistoryReader(_dynamodb_client(settings), env=env or settings.env)
-    raise typer.Exit(show_history(reader, entity, key, as_json=json_output, console=Console()))
+    cli = context_of(ctx)
+    reader = HistoryReader(cli.clients.client("dynamodb"), env=cli.settings.environment)
+    raise typer.Exit(show_history(reader, entity, key, out=cli.out))
 
 
-def show_history(reader: HistoryReader, entity: str, key: str, *, as_json: bool, console: Console) -> int:
+def show_history(reader: HistoryReader, entity: str, key: str, *, out: Output) -> int:
     """Print the item's history; returns the exit code (0 found, 1 no history, 2 bad input)."""
+    console = out.console
     try:
         entries = list(reader.entries(entity, key))
     except (KeyError, EntityValidationError) as exc:
@@ -47,12 +46,13 @@ def show_history(reader: HistoryReader, entity: str, key: str, *, as_json: bool,
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
             raise
-        console.print(f"[red]error[/] no history table {reader.table_name!r}: is the repository "
-                      "writing with history=True in this environment?")
+        console.print(
+            f"[red]error[/] no history table {reader.table_name!r}: is the repository "
+            "writing with history=True in this environment?"
+        )
         return 2
-    if as_json:
-        document = {"entity": entity, "key": key, "versions": [e.as_json() for e in entries]}
-        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+    if out.as_json:
+        out.json_line({"entity": entity, "key": key, "versions": [e.as_json() for e in entries]})
     elif entries:
         console.print(_table(entity, key, entries))
     else:
@@ -63,8 +63,7 @@ def show_history(reader: HistoryReader, entity: str, key: str, *, as_json: bool,
 def _table(entity: str, key: str, entries: list[HistoryEntry]) -> Table:
     table = Table("version", "action", "at", "actor", "changes", title=f"{entity} {key}")
     for entry in entries:
-        changes = "\n".join(f"{field}: {_short(old)} -> {_short(new)}"
-                            for field, (old, new) in entry.diff().items())
+        changes = "\n".join(f"{field}: {_short(old)} -> {_short(new)}" for field, (old, new) in entry.diff().items())
         if entry.action == "delete":
             changes = "item removed (its last image is this entry's 'before')"
         table.add_row(str(entry.version), entry.action, entry.at, entry.actor, changes or "-")
@@ -74,16 +73,3 @@ def _table(entity: str, key: str, entries: list[HistoryEntry]) -> Table:
 def _short(value: Any) -> str:
     text = "(none)" if value is None else value if isinstance(value, str) else orjson.dumps(value).decode()
     return text if len(text) <= _VALUE_WIDTH else text[: _VALUE_WIDTH - 3] + "..."
-
-
-def _dynamodb_client(settings: PipelineSettings) -> Any:
-    import boto3
-
-    if settings.dynamodb_endpoint:
-        return boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint)
-    from infra.local import LocalStack, LocalStackSettings
-
-    endpoints = LocalStack(LocalStackSettings()).endpoints()
-    if endpoints is not None:
-        return endpoints.dynamodb_client()
-    return boto3.client("dynamodb", region_name=settings.region)

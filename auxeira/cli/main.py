@@ -1,45 +1,110 @@
-"""Entry point of the ``auxeira`` command."""
+"""The ``auxeira`` command: a thin shell over the operations, the producers and the local stack.
+
+Commands come in two groups. **Operations** read and repair a deployed (or the local)
+environment: ``search``, ``counters``, ``history`` and the on-call tools.
+**Development** commands work on this machine only: the local emulator stack, the
+end-to-end demo, the local event source mappings and the synthetic data generator.
+
+Errors never surface as a traceback: every error this project raises on purpose, and
+every AWS or connection error, becomes one line on stderr and an exit code
+(:mod:`auxeira.cli.output`). ``--debug`` shows the traceback of an unexpected error.
+"""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from typing import Any
 
 import typer
-from rich.console import Console
+from typer._click.exceptions import ClickException
+from typer.core import TyperGroup
 
-from auxeira.cli import counters, local
-from auxeira.cli.generate import generate
-from auxeira.cli.history import history_command
-from auxeira.cli.run import run
-from auxeira.cli.search import search as search_command
-from auxeira.runtime.settings import PipelineSettings
+from auxeira.cli import counters, demo, generate, history, local, run, search
+from auxeira.cli.context import CliContext
+from auxeira.cli.output import INTERRUPTED, PROBLEM, UNAVAILABLE, USAGE, Output
 
-__all__ = ["app"]
+__all__ = ["app", "main"]
 
-app = typer.Typer(help="Auxeira change-data pipeline.", no_args_is_help=True, add_completion=False)
-app.add_typer(local.app, name="local")
-app.add_typer(counters.app, name="counters")
-app.command()(run)
-app.command("history")(history_command)
-app.command("search")(search_command)
-app.command()(generate)
+DEV = "Development (this machine)"
+OPS = "Operations"
 
 
-@app.command()
-def demo() -> None:
-    """Run the whole pipeline on the local stack and check every projection against the tables.
+class _ErrorsAsExitCodes(TyperGroup):
+    """Maps exceptions to one line and an exit code, for the real command and for tests alike."""
 
-    The last line printed is one JSON object; the exit code is non-zero on any mismatch.
-    """
-    from auxeira.cli.demo import run_demo
-    from infra.local import LocalStackSettings
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, ClickException):
+            raise
+        except KeyboardInterrupt:
+            raise typer.Exit(INTERRUPTED) from None
+        except Exception as exc:
+            code, message = classify(exc)
+            if code == PROBLEM and isinstance(ctx.obj, CliContext) and ctx.obj.debug:
+                raise
+            Output().error(message)
+            raise typer.Exit(code) from None
 
-    console = Console(stderr=False)
-    result = run_demo(LocalStackSettings(), Path(PipelineSettings().lake_root), console)
-    sys.stdout.write(result.json_line().decode() + "\n")
-    raise typer.Exit(0 if result.ok else 1)
+
+def classify(exc: BaseException) -> tuple[int, str]:
+    """(exit code, one-line message) of an exception."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+    from schemas.errors import PipelineError
+
+    if isinstance(exc, (PipelineError, ValueError, KeyError, FileNotFoundError)):
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        return USAGE, str(text)
+    if isinstance(exc, (NoCredentialsError, NoRegionError)):
+        return USAGE, f"{exc} (use --profile/--region, or AWS_PROFILE)"
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return UNAVAILABLE, f"AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}"
+    if isinstance(exc, (BotoCoreError, ConnectionError, TimeoutError, OSError)):
+        return UNAVAILABLE, f"a service did not answer: {exc}"
+    if type(exc).__module__.startswith(("redis", "opensearchpy")):
+        return UNAVAILABLE, f"{type(exc).__name__}: {exc}"
+    return PROBLEM, f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+
+
+app = typer.Typer(
+    cls=_ErrorsAsExitCodes,
+    help="Auxeira change-data pipeline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    env: str | None = typer.Option(None, "--env", help="Environment (default: AUXEIRA_ENV, else local)."),
+    profile: str | None = typer.Option(None, "--profile", help="AWS profile (default: AWS_PROFILE)."),
+    region: str | None = typer.Option(None, "--region", help="AWS region (default: AUXEIRA_REGION or AWS_REGION)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON document on stdout."),
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an unexpected error."),
+) -> None:
+    """Auxeira change-data pipeline: stdout carries JSON only, humans read stderr."""
+    ctx.obj = CliContext(env=env, profile=profile, region=region, as_json=as_json, debug=debug)
+
+
+# -- operations --------------------------------------------------------------------------
+app.command("search", rich_help_panel=OPS)(search.search)
+app.add_typer(counters.app, name="counters", rich_help_panel=OPS)
+app.command("history", rich_help_panel=OPS)(history.history_command)
+
+# -- development -------------------------------------------------------------------------
+app.add_typer(local.app, name="local", rich_help_panel=DEV)
+app.command("demo", rich_help_panel=DEV)(demo.demo)
+app.command("run", rich_help_panel=DEV)(run.run)
+app.command("generate", rich_help_panel=DEV)(generate.generate)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
 
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -6,7 +6,6 @@ Queries whichever search sink the settings configure: OpenSearch when
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Annotated
 
@@ -15,47 +14,81 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from auxeira.runtime.settings import PipelineSettings
+from auxeira.cli.context import CliContext, context_of
 from consumers.sinks.search_base import MAX_LIMIT, Hit, SearchSink
 from schemas.search_fields import SEARCH_ENTITIES, search_entity
 
-__all__ = ["search", "hits_json"]
+__all__ = ["hits_json", "search"]
+
+
+#: Longest query accepted, and most words in it: a query is a few words a person types.
+MAX_QUERY_CHARS = 500
+MAX_QUERY_TERMS = 32
 
 
 def search(
+    ctx: typer.Context,
     text: Annotated[str, typer.Argument(help="Words to look for (any of them; best matches first).")],
     tenant: Annotated[str, typer.Option("--tenant", "-t", help="Tenant whose documents to search.")],
-    entity: Annotated[str | None, typer.Option(
-        "--entity", "-e", help=f"One index: {', '.join(s.index for s in SEARCH_ENTITIES)}.")] = None,
+    entity: Annotated[
+        str | None, typer.Option("--entity", "-e", help=f"One index: {', '.join(s.index for s in SEARCH_ENTITIES)}.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_LIMIT, help="Most hits to show.")] = 10,
-    json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
-    """Search the index of one tenant."""
+    """Search the index of one tenant (exit code 1 when nothing matches)."""
+    check_query(text)
     if entity is not None:
         try:
             entity = search_entity(entity).index
         except KeyError as exc:
             raise typer.BadParameter(str(exc.args[0]), param_hint="--entity") from None
-    from consumers.handlers.search import configured_sink
-
-    sink: SearchSink = configured_sink(PipelineSettings())
+    cli = context_of(ctx)
+    sink = _sink(cli)
     try:
         hits = sink.search(text, tenant, entity, limit)
     finally:
         sink.close()
-    if json:
-        sys.stdout.write(hits_json(text, tenant, hits).decode() + "\n")
-    else:
-        _print_table(Console(), text, tenant, hits)
+    cli.out.emit(orjson.loads(hits_json(text, tenant, hits)), lambda c: _print_table(c, text, tenant, hits))
+    raise typer.Exit(0 if hits else 1)
+
+
+def check_query(text: str) -> None:
+    """Refuse a query no person types (it would take the index minutes), naming the limit."""
+    if len(text) > MAX_QUERY_CHARS:
+        raise typer.BadParameter(f"the query has {len(text)} characters; at most {MAX_QUERY_CHARS}", param_hint="TEXT")
+    terms = len(text.split())
+    if terms > MAX_QUERY_TERMS:
+        raise typer.BadParameter(f"the query has {terms} words; at most {MAX_QUERY_TERMS}", param_hint="TEXT")
+
+
+def _sink(cli: CliContext) -> SearchSink:
+    """OpenSearch or an explicit index file when configured; else the local stack's index in
+    environment ``local``; else the embedded index under the lake root."""
+    from consumers.handlers.search import configured_sink
+    from consumers.sinks.search_embedded import EmbeddedSearchSink
+
+    settings = cli.settings
+    if not settings.opensearch_url and not settings.search_path and cli.is_local:
+        from infra.local import LocalStack, LocalStackSettings
+
+        path = LocalStack(LocalStackSettings()).search_path(settings.environment)
+        if path.exists():
+            return EmbeddedSearchSink(path)
+    return configured_sink(settings)
 
 
 def hits_json(text: str, tenant: str, hits: Sequence[Hit]) -> bytes:
     """The ``--json`` output: the query and every hit with its index, id, score, version, body."""
-    return orjson.dumps({
-        "query": text, "tenant": tenant, "count": len(hits),
-        "hits": [{"index": h.index, "id": h.doc_id, "score": h.score, "version": h.version,
-                  "body": h.body} for h in hits],
-    })
+    return orjson.dumps(
+        {
+            "query": text,
+            "tenant": tenant,
+            "count": len(hits),
+            "hits": [
+                {"index": h.index, "id": h.doc_id, "score": h.score, "version": h.version, "body": h.body} for h in hits
+            ],
+        }
+    )
 
 
 def _print_table(console: Console, text: str, tenant: str, hits: Sequence[Hit]) -> None:

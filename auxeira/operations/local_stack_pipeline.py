@@ -7,17 +7,18 @@ exercise the same assembly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from auxeira.runtime.checkpoints import Checkpoints
 from auxeira.runtime.dead_letters import DeadLetterStore, LocalDeadLetters
 from auxeira.runtime.failure_records import FailureRecords
+from auxeira.runtime.local_pipeline import LocalPipeline, consumer_mapping, router_mappings
 from auxeira.runtime.objects import LocalObjects
 from auxeira.runtime.observability import BatchObserver
 from consumers.handlers import cache as cache_handler
 from consumers.handlers import counters as counters_handler
 from consumers.handlers import search as search_handler
-from auxeira.runtime.local_pipeline import LocalPipeline, consumer_mapping, router_mappings
 from consumers.sinks.counters_dynamo import DynamoCounterSink
 from consumers.sinks.redis_cache import RedisCacheSink
 from consumers.sinks.search_base import SearchSink
@@ -30,7 +31,7 @@ from schemas.catalog import TABLES
 from schemas.resources import CHECKPOINTS_TABLE, COUNTERS_TABLE, REGISTRY
 from schemas.tables import TableSpec
 
-__all__ = ["LocalRuntime", "provision", "build_pipeline"]
+__all__ = ["LocalRuntime", "build_pipeline", "provision"]
 
 
 @dataclass
@@ -44,6 +45,8 @@ class LocalRuntime:
     stream_arns: dict[str, str]
     lake_root: str
     tables: tuple[TableSpec, ...] = TABLES
+    #: The embedded search index's file (the stack's state dir); None: under the lake root.
+    search_path: str | None = None
 
     def __post_init__(self) -> None:
         self.dynamodb: Any = self.endpoints.dynamodb_client()
@@ -64,26 +67,46 @@ class LocalRuntime:
         return DynamoCounterSink(self.dynamodb, COUNTERS_TABLE.physical_name(self.env))
 
     def search_sink(self) -> EmbeddedSearchSink:
+        if self.search_path:
+            return EmbeddedSearchSink(self.search_path)
         return EmbeddedSearchSink.for_lake(self.lake_root, env=self.env)
 
 
-def provision(endpoints: Endpoints, env: str, lake_root: str, shard_count: int = 2,
-              tables: tuple[TableSpec, ...] = TABLES) -> LocalRuntime:
+def provision(
+    endpoints: Endpoints,
+    env: str,
+    lake_root: str,
+    shard_count: int = 2,
+    tables: tuple[TableSpec, ...] = TABLES,
+    search_path: str | Path | None = None,
+) -> LocalRuntime:
     """Create (or find) the tables, checkpoint table and events stream of ``env``."""
     stream_name = REGISTRY.stream.physical_name(env)
     checkpoint_table = CHECKPOINTS_TABLE.physical_name(env)
     dynamodb = endpoints.dynamodb_client()
     provisioned = provision_tables(dynamodb, env, source_tables=tables)
     provision_stream(endpoints.kinesis_client(), env, shard_count=shard_count)
-    return LocalRuntime(endpoints, env, stream_name, checkpoint_table, provisioned.stream_arns,
-                        lake_root, tables)
+    return LocalRuntime(
+        endpoints,
+        env,
+        stream_name,
+        checkpoint_table,
+        provisioned.stream_arns,
+        lake_root,
+        tables,
+        None if search_path is None else str(search_path),
+    )
 
 
-def build_pipeline(runtime: LocalRuntime, cache_sink: RedisCacheSink | None = None,
-                   checkpoints: Checkpoints | None = None,
-                   counter_sink: DynamoCounterSink | None = None,
-                   search_sink: SearchSink | None = None,
-                   observer: BatchObserver | None = None, lease_seconds: float = 30.0) -> LocalPipeline:
+def build_pipeline(
+    runtime: LocalRuntime,
+    cache_sink: RedisCacheSink | None = None,
+    checkpoints: Checkpoints | None = None,
+    counter_sink: DynamoCounterSink | None = None,
+    search_sink: SearchSink | None = None,
+    observer: BatchObserver | None = None,
+    lease_seconds: float = 30.0,
+) -> LocalPipeline:
     """Router mappings for every table stream plus one mapping per consumer.
 
     Every handler reports its batches to ``observer`` (``auxeira run`` sums them per
@@ -92,19 +115,25 @@ def build_pipeline(runtime: LocalRuntime, cache_sink: RedisCacheSink | None = No
     checkpoints = checkpoints or runtime.checkpoints
     dead_letters = runtime.dead_letters()
     failures = runtime.failure_records()
-    router = router_handler.build_handler(KinesisWriter(runtime.kinesis, runtime.stream_name), dead_letters,
-                                          observer=observer)
+    router = router_handler.build_handler(
+        KinesisWriter(runtime.kinesis, runtime.stream_name), dead_letters, observer=observer
+    )
     sink = cache_sink or RedisCacheSink(url=runtime.endpoints.redis_url)
     cache = cache_handler.build_handler(sink, dead_letters, observer=observer)
     mappings = router_mappings(runtime.streams, runtime.stream_arns, router, checkpoints, failures)
-    counters = counters_handler.build_handler(counter_sink or runtime.counter_sink(), dead_letters,
-                                              observer=observer)
+    counters = counters_handler.build_handler(counter_sink or runtime.counter_sink(), dead_letters, observer=observer)
     search = search_handler.build_handler(search_sink or runtime.search_sink(), dead_letters, observer=observer)
-    consumers = ((cache_handler.CONSUMER, cache), (search_handler.CONSUMER, search),
-                 (counters_handler.CONSUMER, counters))
+    consumers = (
+        (cache_handler.CONSUMER, cache),
+        (search_handler.CONSUMER, search),
+        (counters_handler.CONSUMER, counters),
+    )
     for name, handler in consumers:
-        mappings.append(consumer_mapping(runtime.kinesis, runtime.stream_name, name, handler, checkpoints,
-                                         failures, runtime.endpoints.region))
+        mappings.append(
+            consumer_mapping(
+                runtime.kinesis, runtime.stream_name, name, handler, checkpoints, failures, runtime.endpoints.region
+            )
+        )
     for esm in mappings:
         esm.lease_seconds = lease_seconds
     return LocalPipeline(mappings)

@@ -36,7 +36,7 @@ from auxeira.runtime.dead_letters import DeadLetter, DeadLetterStore, record_pos
 from auxeira.runtime.sinks import APPLIED, STALE, BatchStats, Outcome
 from schemas.errors import PoisonRecordError, RetryableSinkError
 
-__all__ = ["Staged", "StagedBatchProcessor", "Prepare", "Apply", "record_time", "RECORD_AGE_EXCEEDED"]
+__all__ = ["RECORD_AGE_EXCEEDED", "Apply", "Prepare", "Staged", "StagedBatchProcessor", "record_time"]
 
 T = TypeVar("T")
 
@@ -58,8 +58,11 @@ Prepare = Callable[[Any], Sequence[Staged]]
 
 def record_time(raw: dict[str, Any]) -> float | None:
     """Epoch seconds a record reached its stream (Kinesis arrival, DynamoDB creation)."""
-    value = (raw.get("kinesis") or {}).get("approximateArrivalTimestamp") if "kinesis" in raw \
+    value = (
+        (raw.get("kinesis") or {}).get("approximateArrivalTimestamp")
+        if "kinesis" in raw
         else (raw.get("dynamodb") or {}).get("ApproximateCreationDateTime")
+    )
     try:
         return None if value is None else float(value)
     except (TypeError, ValueError):
@@ -79,8 +82,16 @@ class StagedBatchProcessor(BatchProcessor):
         clock: epoch seconds now (injected by tests).
     """
 
-    def __init__(self, event_type: EventType, *, apply: Apply, dead_letters: DeadLetterStore, consumer: str,
-                 give_up_after_seconds: float | None = None, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        event_type: EventType,
+        *,
+        apply: Apply,
+        dead_letters: DeadLetterStore,
+        consumer: str,
+        give_up_after_seconds: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         super().__init__(event_type, raise_on_entire_batch_failure=True)
         self._apply = apply
         self._dead_letters = dead_letters
@@ -171,12 +182,12 @@ class StagedBatchProcessor(BatchProcessor):
         arrived = record_time(raw)
         if self._give_up is not None and arrived is not None and self._clock() - arrived >= self._give_up:
             age = self._clock() - arrived
-            cause = PoisonRecordError(f"still failing after {age:.0f} s, past the mapping's record age: "
-                                      f"{type(error).__name__}: {error}")
+            cause = PoisonRecordError(
+                f"still failing after {age:.0f} s, past the mapping's record age: {type(error).__name__}: {error}"
+            )
             return self._dead_letter(data, raw, cause, error_type=RECORD_AGE_EXCEEDED)
         self.stats.retried += 1
-        self.failures.append({"outcome": "retried", "position": record_position(raw)[2],
-                              "error": type(error).__name__})
+        self.failures.append({"outcome": "retried", "position": record_position(raw)[2], "error": type(error).__name__})
         try:
             raise error
         except BaseException:  # noqa: BLE001 - powertools wants sys.exc_info()
@@ -185,8 +196,13 @@ class StagedBatchProcessor(BatchProcessor):
     def _dead_letter(self, data: Any, raw: dict, exc: BaseException, error_type: str | None = None) -> tuple:
         source, shard, sequence = record_position(raw)
         letter = DeadLetter(
-            consumer=self.consumer, shard_id=shard, sequence_number=sequence, source_arn=source,
-            error_type=error_type or type(exc).__name__, message=str(exc) or type(exc).__name__, record=raw,
+            consumer=self.consumer,
+            shard_id=shard,
+            sequence_number=sequence,
+            source_arn=source,
+            error_type=error_type or type(exc).__name__,
+            message=str(exc) or type(exc).__name__,
+            record=raw,
         )
         try:
             self._dead_letters.put(letter)
@@ -198,4 +214,3 @@ class StagedBatchProcessor(BatchProcessor):
         self.stats.dead_lettered += 1
         self.failures.append({"outcome": "dead-lettered", "position": sequence, "error": letter.error_type})
         return self.success_handler(record=raw, result="dead-lettered")
-

@@ -20,13 +20,13 @@ from typing import Any
 
 import pybase64
 
-from schemas.wire.kpl import deaggregate, is_aggregated
-from schemas.events import REGISTRY
 from schemas import catalog
 from schemas.envelope import Envelope, decode
 from schemas.errors import PoisonRecordError
+from schemas.events import REGISTRY
+from schemas.wire.kpl import deaggregate, is_aggregated
 
-__all__ = ["envelopes_of", "order_key", "kinesis_payload", "KNOWN_ENTITIES"]
+__all__ = ["KNOWN_ENTITIES", "envelopes_of", "kinesis_payload", "order_key"]
 
 #: Entities consumers accept: the tables' and the published events' registered at import
 #: (later registrations are accepted too, see ``_known``).
@@ -65,17 +65,14 @@ def order_key(envelope: Envelope) -> str:
 
 def _known(envelope: Envelope) -> Envelope:
     try:
-        envelope.action
+        _ = envelope.action
     except ValueError:
-        raise PoisonRecordError(
-            f"event {envelope.event_id}: unknown event type {envelope.event_type!r}"
-        ) from None
+        raise PoisonRecordError(f"event {envelope.event_id}: unknown event type {envelope.event_type!r}") from None
     entity = envelope.entity
     known = entity in KNOWN_ENTITIES or entity in REGISTRY
     if not known or not envelope.event_type.startswith(entity + "."):
         raise PoisonRecordError(
-            f"event {envelope.event_id}: unknown event type {envelope.event_type!r} "
-            f"for entity {envelope.entity!r}"
+            f"event {envelope.event_id}: unknown event type {envelope.event_type!r} for entity {envelope.entity!r}"
         )
     return envelope
 

@@ -35,7 +35,7 @@ from botocore.exceptions import ClientError
 
 from schemas.errors import PipelineError
 
-__all__ = ["Checkpoint", "Checkpoints", "CheckpointConflict", "LeaseLost", "POSITION_WIDTH", "position"]
+__all__ = ["POSITION_WIDTH", "Checkpoint", "CheckpointConflict", "Checkpoints", "LeaseLost", "position"]
 
 #: Kinesis sequence numbers match ``0|([1-9]\d{0,128})``; DynamoDB's are 21-40 digits.
 POSITION_WIDTH = 129
@@ -83,15 +83,18 @@ class Checkpoints:
         return {"PK": {"S": consumer}, "SK": {"S": shard_id}}
 
     def get(self, consumer: str, shard_id: str) -> Checkpoint | None:
-        item = self.client.get_item(TableName=self.table_name, Key=self._key(consumer, shard_id),
-                                    ConsistentRead=True).get("Item")
+        item = self.client.get_item(
+            TableName=self.table_name, Key=self._key(consumer, shard_id), ConsistentRead=True
+        ).get("Item")
         return _from_item(item) if item else None
 
     def all(self, consumer: str) -> dict[str, Checkpoint]:
         out: dict[str, Checkpoint] = {}
         kwargs: dict[str, Any] = {
-            "TableName": self.table_name, "ConsistentRead": True,
-            "KeyConditionExpression": "PK = :c", "ExpressionAttributeValues": {":c": {"S": consumer}},
+            "TableName": self.table_name,
+            "ConsistentRead": True,
+            "KeyConditionExpression": "PK = :c",
+            "ExpressionAttributeValues": {":c": {"S": consumer}},
         }
         while True:
             page = self.client.query(**kwargs)
@@ -115,8 +118,15 @@ class Checkpoints:
 
     # -- guarded writes ----------------------------------------------------------------
 
-    def save(self, consumer: str, shard_id: str, sequence_number: str | None, *,
-             finished: bool = False, owner: str | None = None) -> None:
+    def save(
+        self,
+        consumer: str,
+        shard_id: str,
+        sequence_number: str | None,
+        *,
+        finished: bool = False,
+        owner: str | None = None,
+    ) -> None:
         """Advance a checkpoint (or mark its shard finished).
 
         Raises:
@@ -138,10 +148,14 @@ class Checkpoints:
             conditions.append("(attribute_not_exists(#o) OR #o = :o OR #l < :now)")
         try:
             self.client.update_item(
-                TableName=self.table_name, Key=self._key(consumer, shard_id),
-                UpdateExpression="SET " + ", ".join(sets), ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values, ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **({"ConditionExpression": " AND ".join(conditions)} if conditions else {}))
+                TableName=self.table_name,
+                Key=self._key(consumer, shard_id),
+                UpdateExpression="SET " + ", ".join(sets),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **({"ConditionExpression": " AND ".join(conditions)} if conditions else {}),
+            )
         except ClientError as exc:
             if _code(exc) != "ConditionalCheckFailedException":
                 raise
@@ -152,12 +166,17 @@ class Checkpoints:
         now = self._now_ms()
         try:
             self.client.update_item(
-                TableName=self.table_name, Key=self._key(consumer, shard_id),
+                TableName=self.table_name,
+                Key=self._key(consumer, shard_id),
                 UpdateExpression="SET #o = :o, #l = :until",
                 ConditionExpression="attribute_not_exists(#o) OR #o = :o OR #l < :now",
                 ExpressionAttributeNames={"#o": "owner", "#l": "lease_until"},
-                ExpressionAttributeValues={":o": {"S": owner}, ":now": {"N": str(now)},
-                                           ":until": {"N": str(now + int(ttl_seconds * 1000))}})
+                ExpressionAttributeValues={
+                    ":o": {"S": owner},
+                    ":now": {"N": str(now)},
+                    ":until": {"N": str(now + int(ttl_seconds * 1000))},
+                },
+            )
         except ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":
                 return False
@@ -173,11 +192,17 @@ class Checkpoints:
         now = self._now_ms()
         try:
             self.client.update_item(
-                TableName=self.table_name, Key=self._key(consumer, shard_id),
-                UpdateExpression="SET #o = :o, #l = :until", ConditionExpression="#o = :dead",
+                TableName=self.table_name,
+                Key=self._key(consumer, shard_id),
+                UpdateExpression="SET #o = :o, #l = :until",
+                ConditionExpression="#o = :dead",
                 ExpressionAttributeNames={"#o": "owner", "#l": "lease_until"},
-                ExpressionAttributeValues={":o": {"S": owner}, ":dead": {"S": dead_owner},
-                                           ":until": {"N": str(now + int(ttl_seconds * 1000))}})
+                ExpressionAttributeValues={
+                    ":o": {"S": owner},
+                    ":dead": {"S": dead_owner},
+                    ":until": {"N": str(now + int(ttl_seconds * 1000))},
+                },
+            )
         except ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":
                 return False
@@ -188,9 +213,13 @@ class Checkpoints:
         """Give a lease up (a runner stopping cleanly); a lease held by someone else is left alone."""
         try:
             self.client.update_item(
-                TableName=self.table_name, Key=self._key(consumer, shard_id), UpdateExpression="REMOVE #o, #l",
-                ConditionExpression="#o = :o", ExpressionAttributeNames={"#o": "owner", "#l": "lease_until"},
-                ExpressionAttributeValues={":o": {"S": owner}})
+                TableName=self.table_name,
+                Key=self._key(consumer, shard_id),
+                UpdateExpression="REMOVE #o, #l",
+                ConditionExpression="#o = :o",
+                ExpressionAttributeNames={"#o": "owner", "#l": "lease_until"},
+                ExpressionAttributeValues={":o": {"S": owner}},
+            )
         except ClientError as exc:
             if _code(exc) != "ConditionalCheckFailedException":
                 raise
@@ -199,8 +228,11 @@ class Checkpoints:
 
     def set(self, consumer: str, shard_id: str, sequence_number: str | None, *, finished: bool = False) -> None:
         """Put a checkpoint anywhere, backwards included (an operator's replay), keeping no lease."""
-        item: dict[str, Any] = {**self._key(consumer, shard_id), "finished": {"BOOL": finished},
-                                "updated_at": {"S": datetime.now(UTC).isoformat()}}
+        item: dict[str, Any] = {
+            **self._key(consumer, shard_id),
+            "finished": {"BOOL": finished},
+            "updated_at": {"S": datetime.now(UTC).isoformat()},
+        }
         if sequence_number is not None:
             item["sequence_number"] = {"S": sequence_number}
             item["position"] = {"S": position(sequence_number)}
@@ -213,15 +245,22 @@ class Checkpoints:
             self.client.delete_item(TableName=self.table_name, Key=self._key(consumer, shard))
         return len(shards)
 
-    def _refusal(self, consumer: str, shard_id: str, sequence: str | None, owner: str | None,
-                 exc: ClientError) -> PipelineError:
+    def _refusal(
+        self, consumer: str, shard_id: str, sequence: str | None, owner: str | None, exc: ClientError
+    ) -> PipelineError:
         raw = exc.response.get("Item")
         stored = _from_item(raw) if raw else self.get(consumer, shard_id)
-        if owner is not None and stored is not None and stored.owner not in (None, owner) and \
-                (stored.lease_until_ms or 0) >= self._now_ms():
+        if (
+            owner is not None
+            and stored is not None
+            and stored.owner not in (None, owner)
+            and (stored.lease_until_ms or 0) >= self._now_ms()
+        ):
             return LeaseLost(f"{consumer}/{shard_id}: the lease is held by {stored.owner}")
-        return CheckpointConflict(f"{consumer}/{shard_id}: checkpoint {stored.sequence_number if stored else None} "
-                                  f"is beyond {sequence}; it never moves backwards")
+        return CheckpointConflict(
+            f"{consumer}/{shard_id}: checkpoint {stored.sequence_number if stored else None} "
+            f"is beyond {sequence}; it never moves backwards"
+        )
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)

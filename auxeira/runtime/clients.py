@@ -30,8 +30,12 @@ from urllib.parse import urlsplit
 from botocore.config import Config
 
 __all__ = [
-    "SDK_RETRIES", "CALLER_RETRIES", "ClientFactory", "opensearch_service", "redis_client",
+    "CALLER_RETRIES",
     "REDIS_CLIENT_OPTIONS",
+    "SDK_RETRIES",
+    "ClientFactory",
+    "opensearch_service",
+    "redis_client",
 ]
 
 _TIMEOUTS = {"connect_timeout": 2, "read_timeout": 10}
@@ -60,9 +64,15 @@ class ClientFactory:
     @classmethod
     def from_settings(cls, settings: Any) -> ClientFactory:
         """The factory a settings object describes (its region, profile and endpoints)."""
-        endpoints = {name: url for name, url in (
-            ("dynamodb", settings.dynamodb_endpoint), ("kinesis", settings.kinesis_endpoint),
-            ("s3", settings.s3_endpoint)) if url}
+        endpoints = {
+            name: url
+            for name, url in (
+                ("dynamodb", settings.dynamodb_endpoint),
+                ("kinesis", settings.kinesis_endpoint),
+                ("s3", settings.s3_endpoint),
+            )
+            if url
+        }
         return cls(region=settings.region, profile=getattr(settings, "profile", None), endpoints=endpoints)
 
     def session(self) -> Any:
@@ -85,13 +95,19 @@ class ClientFactory:
         """An ``opensearch-py`` client for ``url``, SigV4-signed for Amazon OpenSearch Service."""
         from opensearchpy import OpenSearch, Urllib3AWSV4SignerAuth, Urllib3HttpConnection
 
-        options: dict[str, Any] = {"hosts": [url], "timeout": timeout, "max_retries": 1,
-                                   "retry_on_timeout": True, "connection_class": Urllib3HttpConnection}
+        options: dict[str, Any] = {
+            "hosts": [url],
+            "timeout": timeout,
+            "max_retries": 1,
+            "retry_on_timeout": True,
+            "connection_class": Urllib3HttpConnection,
+        }
         service = opensearch_service(url)
         if service is not None:
             credentials = self.session().get_credentials()
-            options.update(http_auth=Urllib3AWSV4SignerAuth(credentials, self.region, service),
-                           use_ssl=True, verify_certs=True)
+            options.update(
+                http_auth=Urllib3AWSV4SignerAuth(credentials, self.region, service), use_ssl=True, verify_certs=True
+            )
         return OpenSearch(**options)
 
 

@@ -35,8 +35,15 @@ from schemas.errors import UnknownTableError
 from schemas.resources import LAKE
 from schemas.secrets import redact_record
 
-__all__ = ["DeadLetter", "DeadLetterStore", "LocalDeadLetters", "S3DeadLetters", "dead_letter_store",
-           "record_position", "secret_paths_of"]
+__all__ = [
+    "DeadLetter",
+    "DeadLetterStore",
+    "LocalDeadLetters",
+    "S3DeadLetters",
+    "dead_letter_store",
+    "record_position",
+    "secret_paths_of",
+]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -110,7 +117,7 @@ class DeadLetter:
     @classmethod
     def from_json(cls, body: bytes) -> DeadLetter:
         data = orjson.loads(body)
-        known = {f for f in cls.__dataclass_fields__}
+        known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 
 

@@ -34,7 +34,7 @@ from auxeira.runtime.objects import ObjectStore
 from schemas.resources import LAKE
 from schemas.secrets import redact_record
 
-__all__ = ["FailureRecord", "FailureRecords", "build", "parse", "mapping_uuid", "object_key"]
+__all__ = ["FailureRecord", "FailureRecords", "build", "mapping_uuid", "object_key", "parse"]
 
 _NAMESPACE = uuid.UUID("1c4f0e9a-7d3b-4a3e-9b1f-5f0f2c6d8e41")
 
@@ -72,21 +72,37 @@ def object_key(mapping_id: str, shard_id: str, at: datetime) -> str:
     return f"{LAKE.failures}/aws/lambda/{mapping_id}/{shard_id}/{day}/{second}-{uuid.uuid4()}.json"
 
 
-def build(records: Sequence[Mapping[str, Any]], *, consumer: str, condition: str, invoke_count: int,
-          function_error: str | None, at: datetime, shard_id: str | None = None) -> dict[str, Any]:
+def build(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    consumer: str,
+    condition: str,
+    invoke_count: int,
+    function_error: str | None,
+    at: datetime,
+    shard_id: str | None = None,
+) -> dict[str, Any]:
     """The failure record of a discarded batch, in the AWS S3 shape (records redacted)."""
     first, last = records[0], records[-1]
     arn, shard, start = record_position(first)
     end = record_position(last)[2]
     kinesis = "kinesis" in first
     info = {
-        "shardId": shard_id or shard, "startSequenceNumber": start, "endSequenceNumber": end,
-        "approximateArrivalOfFirstRecord": _arrival(first), "approximateArrivalOfLastRecord": _arrival(last),
-        "batchSize": len(records), "streamArn": arn,
+        "shardId": shard_id or shard,
+        "startSequenceNumber": start,
+        "endSequenceNumber": end,
+        "approximateArrivalOfFirstRecord": _arrival(first),
+        "approximateArrivalOfLastRecord": _arrival(last),
+        "batchSize": len(records),
+        "streamArn": arn,
     }
     document: dict[str, Any] = {
-        "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": f"local:function:{consumer}",
-                           "condition": condition, "approximateInvokeCount": invoke_count},
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": f"local:function:{consumer}",
+            "condition": condition,
+            "approximateInvokeCount": invoke_count,
+        },
         "responseContext": {"statusCode": 200, "executedVersion": "$LATEST"},
         "version": "1.0",
         "timestamp": at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -101,18 +117,26 @@ def build(records: Sequence[Mapping[str, Any]], *, consumer: str, condition: str
 def parse(key: str, body: bytes | Mapping[str, Any]) -> FailureRecord:
     """Read a failure record written by Lambda or by the local runner."""
     doc = orjson.loads(body) if isinstance(body, (bytes, str)) else dict(body)
-    kind, info = ("kinesis", doc["KinesisBatchInfo"]) if "KinesisBatchInfo" in doc else \
-        ("dynamodb", doc["DDBStreamBatchInfo"])
+    kind, info = (
+        ("kinesis", doc["KinesisBatchInfo"]) if "KinesisBatchInfo" in doc else ("dynamodb", doc["DDBStreamBatchInfo"])
+    )
     payload = doc.get("payload")
     if isinstance(payload, str):
         payload = orjson.loads(payload)
     records = list(payload.get("Records", [])) if isinstance(payload, Mapping) else None
     context = doc.get("requestContext", {})
     return FailureRecord(
-        key=key, condition=str(context.get("condition", "")), invoke_count=int(context.get("approximateInvokeCount", 0)),
-        timestamp=str(doc.get("timestamp", "")), kind=kind, shard_id=str(info.get("shardId", "")),
-        start_sequence=str(info.get("startSequenceNumber", "")), end_sequence=str(info.get("endSequenceNumber", "")),
-        stream_arn=str(info.get("streamArn", "")), batch_size=int(info.get("batchSize", 0)), records=records,
+        key=key,
+        condition=str(context.get("condition", "")),
+        invoke_count=int(context.get("approximateInvokeCount", 0)),
+        timestamp=str(doc.get("timestamp", "")),
+        kind=kind,
+        shard_id=str(info.get("shardId", "")),
+        start_sequence=str(info.get("startSequenceNumber", "")),
+        end_sequence=str(info.get("endSequenceNumber", "")),
+        stream_arn=str(info.get("streamArn", "")),
+        batch_size=int(info.get("batchSize", 0)),
+        records=records,
     )
 
 

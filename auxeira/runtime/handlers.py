@@ -28,7 +28,7 @@ from auxeira.runtime.observability import BatchObserver, BatchReport, quiet_obse
 from auxeira.runtime.settings import RuntimeSettings, load, running_in_lambda
 from schemas.resources import MappingSpec, mapping
 
-__all__ = ["Handler", "staged_handler", "lambda_entry", "retry_pause", "give_up_after"]
+__all__ = ["Handler", "give_up_after", "lambda_entry", "retry_pause", "staged_handler"]
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -50,10 +50,18 @@ def retry_pause(oldest_failed_age_seconds: float) -> float:
     return min(MAX_PAUSE_SECONDS, max(1.0, oldest_failed_age_seconds * 0.05))
 
 
-def staged_handler(event_type: EventType, *, prepare: Prepare, apply: Apply, dead_letters: DeadLetterStore,
-                   consumer: str, spec: MappingSpec | None = None, observer: BatchObserver | None = None,
-                   clock: Callable[[], float] = time.time,
-                   sleep: Callable[[float], None] = time.sleep) -> Handler:
+def staged_handler(
+    event_type: EventType,
+    *,
+    prepare: Prepare,
+    apply: Apply,
+    dead_letters: DeadLetterStore,
+    consumer: str,
+    spec: MappingSpec | None = None,
+    observer: BatchObserver | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Handler:
     """A Lambda-shaped handler (``(event, context) -> partial batch response``); see the module docstring.
 
     Args:
@@ -66,22 +74,27 @@ def staged_handler(event_type: EventType, *, prepare: Prepare, apply: Apply, dea
 
     def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         started = time.monotonic()
-        processor = StagedBatchProcessor(event_type, apply=apply, dead_letters=dead_letters, consumer=consumer,
-                                         give_up_after_seconds=give_up, clock=clock)
-        response = process_partial_response(event=event, record_handler=prepare, processor=processor,
-                                            context=context)
+        processor = StagedBatchProcessor(
+            event_type,
+            apply=apply,
+            dead_letters=dead_letters,
+            consumer=consumer,
+            give_up_after_seconds=give_up,
+            clock=clock,
+        )
+        response = process_partial_response(event=event, record_handler=prepare, processor=processor, context=context)
         records = event.get("Records") or []
-        observe(BatchReport.of(consumer, records, processor.stats, processor.failures,
-                               time.monotonic() - started))
+        observe(BatchReport.of(consumer, records, processor.stats, processor.failures, time.monotonic() - started))
         if processor.stats.retried and context is not None:
             _pause(records, clock, sleep, context)
-        return response
+        return dict(response)
 
     return handle
 
 
-def _pause(records: list[dict[str, Any]], clock: Callable[[], float], sleep: Callable[[float], None],
-           context: Any) -> None:
+def _pause(
+    records: list[dict[str, Any]], clock: Callable[[], float], sleep: Callable[[float], None], context: Any
+) -> None:
     from auxeira.runtime.batch import record_time
 
     times = [t for t in (record_time(r) for r in records) if t is not None]

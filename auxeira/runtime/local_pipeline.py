@@ -19,7 +19,7 @@ from auxeira.runtime.mapping_runner import LocalEventSourceMapping, PollStats
 from auxeira.runtime.shard_sources import DynamoStreamSource, KinesisSource
 from schemas.resources import mapping
 
-__all__ = ["LocalPipeline", "router_mappings", "consumer_mapping"]
+__all__ = ["LocalPipeline", "consumer_mapping", "router_mappings"]
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -49,8 +49,7 @@ class LocalPipeline:
         for esm in self.mappings:
             esm.release()
 
-    def run_until_caught_up(self, timeout: float = 120.0, idle_passes: int = 2,
-                            idle_sleep: float = 0.05) -> PollStats:
+    def run_until_caught_up(self, timeout: float = 120.0, idle_passes: int = 2, idle_sleep: float = 0.05) -> PollStats:
         """Poll until ``idle_passes`` consecutive passes move no record anywhere.
 
         Two idle passes, because a record the router puts on Kinesis during a pass is
@@ -72,24 +71,46 @@ class LocalPipeline:
         return total
 
 
-def router_mappings(streams_client: Any, stream_arns: dict[str, str], handler: Handler,
-                    checkpoints: Checkpoints, failures: FailureRecords,
-                    batch_size: int | None = None) -> list[LocalEventSourceMapping]:
+def router_mappings(
+    streams_client: Any,
+    stream_arns: dict[str, str],
+    handler: Handler,
+    checkpoints: Checkpoints,
+    failures: FailureRecords,
+    batch_size: int | None = None,
+) -> list[LocalEventSourceMapping]:
     """One mapping per table stream, as on AWS (checkpoints named ``router:{table}``)."""
     return [
         LocalEventSourceMapping(
-            source=DynamoStreamSource(streams_client, arn), handler=handler, checkpoints=checkpoints,
-            consumer=f"router:{table}", spec=mapping("router"), failures=failures, batch_size=batch_size,
+            source=DynamoStreamSource(streams_client, arn),
+            handler=handler,
+            checkpoints=checkpoints,
+            consumer=f"router:{table}",
+            spec=mapping("router"),
+            failures=failures,
+            batch_size=batch_size,
         )
         for table, arn in sorted(stream_arns.items())
     ]
 
 
-def consumer_mapping(kinesis_client: Any, stream_name: str, consumer: str, handler: Handler,
-                     checkpoints: Checkpoints, failures: FailureRecords, region: str,
-                     batch_size: int | None = None) -> LocalEventSourceMapping:
+def consumer_mapping(
+    kinesis_client: Any,
+    stream_name: str,
+    consumer: str,
+    handler: Handler,
+    checkpoints: Checkpoints,
+    failures: FailureRecords,
+    region: str,
+    batch_size: int | None = None,
+) -> LocalEventSourceMapping:
     """A consumer of the events stream, with its own checkpoints and its deployed mapping spec."""
     return LocalEventSourceMapping(
-        source=KinesisSource(kinesis_client, stream_name, region), handler=handler, checkpoints=checkpoints,
-        consumer=consumer, spec=mapping(consumer), failures=failures, batch_size=batch_size,
+        source=KinesisSource(kinesis_client, stream_name, region),
+        handler=handler,
+        checkpoints=checkpoints,
+        consumer=consumer,
+        spec=mapping(consumer),
+        failures=failures,
+        batch_size=batch_size,
     )

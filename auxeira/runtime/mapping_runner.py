@@ -44,7 +44,7 @@ from auxeira.runtime.retry import RetryPolicy
 from auxeira.runtime.shard_sources import ShardSource
 from schemas.resources import MappingSpec
 
-__all__ = ["LocalEventSourceMapping", "PollStats", "REDELIVERY"]
+__all__ = ["REDELIVERY", "LocalEventSourceMapping", "PollStats"]
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any] | None]
 
@@ -218,8 +218,9 @@ class LocalEventSourceMapping:
         state.iterator = next_iterator
         state.failing_sequence, state.attempts, state.not_before = None, 0, 0.0
 
-    def _retry_from(self, shard_id: str, state: _ShardState, records: list[dict],
-                    failed: tuple[set[str], str | None]) -> int:
+    def _retry_from(
+        self, shard_id: str, state: _ShardState, records: list[dict], failed: tuple[set[str], str | None]
+    ) -> int:
         """Checkpoint up to the lowest failure and re-read from there after a backoff.
 
         Returns how many records were discarded (0 or 1).
@@ -249,11 +250,18 @@ class LocalEventSourceMapping:
         state.not_before = self.clock() + self.redelivery.delay(state.attempts - 1)
         return 0
 
-    def _discard(self, shard_id: str, records: list[dict], condition: str, attempts: int,
-                 function_error: str | None) -> None:
-        document = failure_records.build(records, consumer=self.consumer, condition=condition,
-                                         invoke_count=attempts, function_error=function_error,
-                                         at=datetime.fromtimestamp(self.clock(), UTC), shard_id=shard_id)
+    def _discard(
+        self, shard_id: str, records: list[dict], condition: str, attempts: int, function_error: str | None
+    ) -> None:
+        document = failure_records.build(
+            records,
+            consumer=self.consumer,
+            condition=condition,
+            invoke_count=attempts,
+            function_error=function_error,
+            at=datetime.fromtimestamp(self.clock(), UTC),
+            shard_id=shard_id,
+        )
         self.failures.put(document, consumer=self.consumer)
 
     def _finish(self, shard_id: str, state: _ShardState) -> PollStats:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["ObjectStore", "LocalObjects", "S3Objects", "object_store", "split_s3_uri"]
+__all__ = ["LocalObjects", "ObjectStore", "S3Objects", "object_store", "split_s3_uri"]
 
 
 class ObjectStore(Protocol):

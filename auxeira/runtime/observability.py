@@ -24,14 +24,26 @@ from typing import Any
 
 from auxeira.runtime.sinks import BatchStats
 
-__all__ = ["BatchReport", "BatchObserver", "PowertoolsObserver", "StatsObserver", "quiet_observer",
-           "METRIC_NAMESPACE", "METRICS"]
+__all__ = [
+    "METRICS",
+    "METRIC_NAMESPACE",
+    "BatchObserver",
+    "BatchReport",
+    "PowertoolsObserver",
+    "StatsObserver",
+    "quiet_observer",
+]
 
 METRIC_NAMESPACE = "Auxeira/Pipeline"
 #: Metric name -> the BatchStats field it reports.
 METRICS: dict[str, str] = {
-    "Records": "records", "Applied": "applied", "Stale": "stale", "Skipped": "skipped", "Retried": "retried",
-    "Poison": "poison", "DeadLettered": "dead_lettered",
+    "Records": "records",
+    "Applied": "applied",
+    "Stale": "stale",
+    "Skipped": "skipped",
+    "Retried": "retried",
+    "Poison": "poison",
+    "DeadLettered": "dead_lettered",
 }
 
 
@@ -48,8 +60,14 @@ class BatchReport:
     seconds: float = 0.0
 
     @classmethod
-    def of(cls, consumer: str, records: Sequence[Mapping[str, Any]], stats: BatchStats,
-           failures: Sequence[Mapping[str, str]], seconds: float) -> BatchReport:
+    def of(
+        cls,
+        consumer: str,
+        records: Sequence[Mapping[str, Any]],
+        stats: BatchStats,
+        failures: Sequence[Mapping[str, str]],
+        seconds: float,
+    ) -> BatchReport:
         from auxeira.runtime.dead_letters import record_position
 
         if records:
@@ -60,9 +78,15 @@ class BatchReport:
         return cls(consumer, shard, first, last, stats, tuple(failures), seconds)
 
     def log_fields(self) -> dict[str, Any]:
-        return {"consumer": self.consumer, "shard": self.shard, "first_sequence": self.first_sequence,
-                "last_sequence": self.last_sequence, **self.stats.as_dict(),
-                "failures": list(self.failures), "seconds": round(self.seconds, 4)}
+        return {
+            "consumer": self.consumer,
+            "shard": self.shard,
+            "first_sequence": self.first_sequence,
+            "last_sequence": self.last_sequence,
+            **self.stats.as_dict(),
+            "failures": list(self.failures),
+            "seconds": round(self.seconds, 4),
+        }
 
 
 BatchObserver = Callable[[BatchReport], None]
@@ -113,8 +137,9 @@ class PowertoolsObserver:
         for name, attr in METRICS.items():
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=getattr(report.stats, attr))
         if report.stats.newest_applied_age_ms is not None:
-            metrics.add_metric(name="NewestAppliedAgeMs", unit=MetricUnit.Milliseconds,
-                               value=report.stats.newest_applied_age_ms)
+            metrics.add_metric(
+                name="NewestAppliedAgeMs", unit=MetricUnit.Milliseconds, value=report.stats.newest_applied_age_ms
+            )
         metrics.flush_metrics()
 
 

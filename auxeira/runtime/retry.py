@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["full_jitter", "RetryPolicy"]
+__all__ = ["RetryPolicy", "full_jitter"]
 
 # 2**62 * any sane base is far above any cap; bounding the exponent avoids an
 # OverflowError on absurd attempt numbers without changing any real delay.

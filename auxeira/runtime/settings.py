@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,9 +28,19 @@ from schemas.errors import PipelineError
 from schemas.resources import CHECKPOINTS_TABLE, COUNTERS_TABLE, REGISTRY
 
 __all__ = [
-    "SettingsError", "ENV_NAME", "RuntimeSettings", "RouterSettings", "CacheSettings", "SearchSettings",
-    "CountersSettings", "ArchiverSettings", "OperatorSettings", "PipelineSettings", "load",
-    "running_in_lambda", "variable",
+    "ENV_NAME",
+    "ArchiverSettings",
+    "CacheSettings",
+    "CountersSettings",
+    "OperatorSettings",
+    "PipelineSettings",
+    "RouterSettings",
+    "RuntimeSettings",
+    "SearchSettings",
+    "SettingsError",
+    "load",
+    "running_in_lambda",
+    "variable",
 ]
 
 #: An environment name: lower-case letters, digits and dashes, starting with a letter.
@@ -63,8 +73,9 @@ class RuntimeSettings(BaseSettings):
     required_when_deployed: ClassVar[tuple[str, ...]] = ("env", "lake_root")
 
     env: str | None = None
-    region: str = Field(default="us-east-1",
-                        validation_alias=AliasChoices("AUXEIRA_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"))
+    region: str = Field(
+        default="us-east-1", validation_alias=AliasChoices("AUXEIRA_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
+    )
     lake_root: str | None = None
     log_level: str = "INFO"
     dynamodb_endpoint: str | None = None
@@ -81,8 +92,10 @@ class RuntimeSettings(BaseSettings):
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
         if value is not None and not ENV_NAME.fullmatch(value):
-            raise ValueError(f"{value!r} is not an environment name (lower-case letters, digits and "
-                             "dashes, starting with a letter, at most 24 characters)")
+            raise ValueError(
+                f"{value!r} is not an environment name (lower-case letters, digits and "
+                "dashes, starting with a letter, at most 24 characters)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -99,11 +112,15 @@ class RuntimeSettings(BaseSettings):
     def _problems(self) -> list[str]:
         if not self.deployed:
             return []
-        problems = [f"{variable(name)} is required in a deployed function"
-                    for name in self.required_when_deployed if getattr(self, name) in (None, "")]
+        problems = [
+            f"{variable(name)} is required in a deployed function"
+            for name in self.required_when_deployed
+            if getattr(self, name) in (None, "")
+        ]
         if self.lake_root and not self.lake_root.startswith("s3://"):
-            problems.append(f"{variable('lake_root')} must be an s3:// URI in a deployed function "
-                            f"(got {self.lake_root!r})")
+            problems.append(
+                f"{variable('lake_root')} must be an s3:// URI in a deployed function (got {self.lake_root!r})"
+            )
         return problems
 
     # -- names from the registry --------------------------------------------------------
@@ -197,6 +214,9 @@ class OperatorSettings(CacheSettings, SearchSettings):
     required_when_deployed: ClassVar[tuple[str, ...]] = ()
 
     profile: str | None = Field(default=None, validation_alias=AliasChoices("AUXEIRA_PROFILE", "AWS_PROFILE"))
+    #: Where the environment lives: ``local`` (the emulator stack on this machine) or
+    #: ``aws``; by default environment ``local`` is on the local stack and any other on AWS.
+    stack: Literal["local", "aws"] | None = None
 
     def _problems(self) -> list[str]:
         return []

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-__all__ = ["Shard", "ReadResult", "ShardSource", "KinesisSource", "DynamoStreamSource"]
+__all__ = ["DynamoStreamSource", "KinesisSource", "ReadResult", "Shard", "ShardSource"]
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,10 @@ class ReadResult:
 
 
 class ShardSource(Protocol):
-    arn: str
     event_source: str  # "aws:kinesis" or "aws:dynamodb"
+
+    @property
+    def arn(self) -> str: ...
 
     def shards(self) -> list[Shard]: ...
 

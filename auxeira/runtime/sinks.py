@@ -27,8 +27,18 @@ from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from schemas.errors import PoisonRecordError, RetryableSinkError
 
-__all__ = ["Outcome", "APPLIED", "STALE", "SKIPPED", "ItemOutcome", "Sink", "Readable", "Erasable",
-           "BatchStats", "is_done"]
+__all__ = [
+    "APPLIED",
+    "SKIPPED",
+    "STALE",
+    "BatchStats",
+    "Erasable",
+    "ItemOutcome",
+    "Outcome",
+    "Readable",
+    "Sink",
+    "is_done",
+]
 
 M = TypeVar("M", contravariant=True)
 

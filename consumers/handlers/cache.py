@@ -6,7 +6,8 @@ Lambda entry point: ``consumers.handlers.cache.handler`` (its mapping:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from aws_lambda_powertools.utilities.batch import EventType
 
@@ -28,19 +29,30 @@ __all__ = ["CONSUMER", "build_handler", "handler", "is_cached"]
 CONSUMER = "cache"
 
 
-def build_handler(sink: CacheSink, dead_letters: DeadLetterStore, consumer: str = CONSUMER,
-                  observer: BatchObserver | None = None, **options: Any) -> Handler:
+def build_handler(
+    sink: CacheSink,
+    dead_letters: DeadLetterStore,
+    consumer: str = CONSUMER,
+    observer: BatchObserver | None = None,
+    **options: Any,
+) -> Handler:
     """A Lambda-shaped handler applying each batch to ``sink`` in one pipelined call."""
 
     def prepare(record: Any) -> list[Staged]:
-        return [Staged(cache.project(e), order_key(e)) for e in envelopes_of(kinesis_payload(record))
-                if is_cached(e)]
+        return [Staged(cache.project(e), order_key(e)) for e in envelopes_of(kinesis_payload(record)) if is_cached(e)]
 
     def apply(mutations: Sequence[Any]) -> Sequence[ItemOutcome]:
         return sink.apply(mutations)
 
-    return staged_handler(EventType.KinesisDataStreams, prepare=prepare, apply=apply,
-                          dead_letters=dead_letters, consumer=consumer, observer=observer, **options)
+    return staged_handler(
+        EventType.KinesisDataStreams,
+        prepare=prepare,
+        apply=apply,
+        dead_letters=dead_letters,
+        consumer=consumer,
+        observer=observer,
+        **options,
+    )
 
 
 def is_cached(envelope: Envelope) -> bool:
@@ -56,17 +68,21 @@ def is_cached(envelope: Envelope) -> bool:
 
 
 def _from_settings(settings: CacheSettings) -> Handler:
-    from auxeira.runtime.dead_letters import dead_letter_store
     from auxeira.runtime.clients import ClientFactory
+    from auxeira.runtime.dead_letters import dead_letter_store
     from auxeira.runtime.observability import PowertoolsObserver
     from consumers.sinks.redis_cache import RedisCacheSink
 
     clients = ClientFactory.from_settings(settings)
     token = settings.redis_auth_token.get_secret_value() if settings.redis_auth_token else None
-    sink = RedisCacheSink(url=settings.redis_url, auth_token=token,
-                          tombstone_ttl_seconds=settings.tombstone_ttl_seconds)
-    return build_handler(sink, dead_letter_store(settings.lake, clients.client("s3")),
-                         observer=PowertoolsObserver(CONSUMER, env=settings.env))
+    sink = RedisCacheSink(
+        url=settings.redis_url, auth_token=token, tombstone_ttl_seconds=settings.tombstone_ttl_seconds
+    )
+    return build_handler(
+        sink,
+        dead_letter_store(settings.lake, clients.client("s3")),
+        observer=PowertoolsObserver(CONSUMER, env=settings.env),
+    )
 
 
 #: Lambda entry point.

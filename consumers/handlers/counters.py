@@ -19,7 +19,8 @@ Steps per batch, in this order:
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.batch import EventType
 
@@ -78,9 +79,14 @@ def apply_events(sink: CounterWriter, events: Sequence[CounterEvent]) -> list[It
     return result
 
 
-def build_handler(sink: CounterWriter, dead_letters: DeadLetterStore, consumer: str = CONSUMER,
-                  rules: tuple[CounterRule, ...] = RULES, observer: BatchObserver | None = None,
-                  **options: Any) -> Handler:
+def build_handler(
+    sink: CounterWriter,
+    dead_letters: DeadLetterStore,
+    consumer: str = CONSUMER,
+    rules: tuple[CounterRule, ...] = RULES,
+    observer: BatchObserver | None = None,
+    **options: Any,
+) -> Handler:
     """A Lambda-shaped handler writing each batch's coalesced counter updates to ``sink``."""
 
     def prepare(record: Any) -> list[Staged]:
@@ -93,8 +99,15 @@ def build_handler(sink: CounterWriter, dead_letters: DeadLetterStore, consumer: 
     def apply(events: Sequence[CounterEvent]) -> list[ItemOutcome | BaseException]:
         return apply_events(sink, events)
 
-    return staged_handler(EventType.KinesisDataStreams, prepare=prepare, apply=apply,
-                          dead_letters=dead_letters, consumer=consumer, observer=observer, **options)
+    return staged_handler(
+        EventType.KinesisDataStreams,
+        prepare=prepare,
+        apply=apply,
+        dead_letters=dead_letters,
+        consumer=consumer,
+        observer=observer,
+        **options,
+    )
 
 
 def _from_settings(settings: CountersSettings) -> Handler:
@@ -106,8 +119,11 @@ def _from_settings(settings: CountersSettings) -> Handler:
     clients = ClientFactory.from_settings(settings)
     # The sink retries each UpdateItem itself: botocore's own retries would multiply with it.
     sink = DynamoCounterSink(clients.client("dynamodb", config=CALLER_RETRIES), settings.counters_table)
-    return build_handler(sink, dead_letter_store(settings.lake, clients.client("s3")),
-                         observer=PowertoolsObserver(CONSUMER, env=settings.env))
+    return build_handler(
+        sink,
+        dead_letter_store(settings.lake, clients.client("s3")),
+        observer=PowertoolsObserver(CONSUMER, env=settings.env),
+    )
 
 
 #: Lambda entry point.

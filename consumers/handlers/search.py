@@ -33,8 +33,13 @@ __all__ = ["CONSUMER", "build_handler", "configured_sink", "handler"]
 CONSUMER = "search"
 
 
-def build_handler(sink: SearchSink, dead_letters: DeadLetterStore, consumer: str = CONSUMER,
-                  observer: BatchObserver | None = None, **options: Any) -> Handler:
+def build_handler(
+    sink: SearchSink,
+    dead_letters: DeadLetterStore,
+    consumer: str = CONSUMER,
+    observer: BatchObserver | None = None,
+    **options: Any,
+) -> Handler:
     """A Lambda-shaped handler applying each batch to ``sink`` in one call."""
 
     def prepare(record: Any) -> list[Staged]:
@@ -43,8 +48,15 @@ def build_handler(sink: SearchSink, dead_letters: DeadLetterStore, consumer: str
     def apply(mutations: Sequence[SearchMutation]) -> Sequence[ItemOutcome]:
         return sink.apply(mutations)
 
-    return staged_handler(EventType.KinesisDataStreams, prepare=prepare, apply=apply,
-                          dead_letters=dead_letters, consumer=consumer, observer=observer, **options)
+    return staged_handler(
+        EventType.KinesisDataStreams,
+        prepare=prepare,
+        apply=apply,
+        dead_letters=dead_letters,
+        consumer=consumer,
+        observer=observer,
+        **options,
+    )
 
 
 def configured_sink(settings: SearchSettings, clients: Any = None) -> SearchSink:
@@ -69,8 +81,11 @@ def _from_settings(settings: SearchSettings) -> Handler:
     from auxeira.runtime.observability import PowertoolsObserver
 
     clients = ClientFactory.from_settings(settings)
-    return build_handler(configured_sink(settings, clients), dead_letter_store(settings.lake, clients.client("s3")),
-                         observer=PowertoolsObserver(CONSUMER, env=settings.env))
+    return build_handler(
+        configured_sink(settings, clients),
+        dead_letter_store(settings.lake, clients.client("s3")),
+        observer=PowertoolsObserver(CONSUMER, env=settings.env),
+    )
 
 
 #: Lambda entry point.

@@ -7,4 +7,4 @@ Each projection is a module with its own ``project``; call it through the module
 from consumers.projections import cache, mutations
 from consumers.projections.mutations import MAX_VERSION, CacheDelete, CacheMutation, CacheSet
 
-__all__ = ["cache", "mutations", "CacheDelete", "CacheMutation", "CacheSet", "MAX_VERSION"]
+__all__ = ["MAX_VERSION", "CacheDelete", "CacheMutation", "CacheSet", "cache", "mutations"]

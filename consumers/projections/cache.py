@@ -70,6 +70,4 @@ def _dumps_slow(envelope: Envelope) -> bytes:
 
 
 def _poison(envelope: Envelope, why: str) -> PoisonRecordError:
-    return PoisonRecordError(
-        f"cache projection: event {envelope.event_id} ({envelope.event_type}): {why}"
-    )
+    return PoisonRecordError(f"cache projection: event {envelope.event_id} ({envelope.event_type}): {why}")

@@ -23,8 +23,18 @@ from consumers.projections.counter_rules import Number, split_parent_key
 from schemas.entities.lending import LOAN_COMPUTED_FIELDS
 
 __all__ = [
-    "CounterItem", "Latest", "VERSION_PREFIX", "HISTOGRAM_PREFIX", "WriteOutcome", "WriteStats", "item_key",
-    "histogram_attr", "parse_histogram_attr", "loan_summary", "computed_fields", "COMPUTED",
+    "COMPUTED",
+    "HISTOGRAM_PREFIX",
+    "VERSION_PREFIX",
+    "CounterItem",
+    "Latest",
+    "WriteOutcome",
+    "WriteStats",
+    "computed_fields",
+    "histogram_attr",
+    "item_key",
+    "loan_summary",
+    "parse_histogram_attr",
 ]
 
 #: Starts the attribute holding a latest counter's version: ``ver#target_amount``.
@@ -71,8 +81,8 @@ class CounterItem:
 class WriteOutcome(StrEnum):
     """What a sink did with one :class:`CounterUpdate`."""
 
-    APPLIED = "applied"    # every part written
-    RESUMED = "resumed"    # an earlier delivery had written some parts; the rest written now
+    APPLIED = "applied"  # every part written
+    RESUMED = "resumed"  # an earlier delivery had written some parts; the rest written now
     REPLAYED = "replayed"  # every part was already written: a no-op
 
 
@@ -121,7 +131,7 @@ def parse_histogram_attr(name: str) -> tuple[str, Decimal] | None:
     """``"hist#contributions#2500_5"`` -> ``("contributions", Decimal("2500.5"))``; None if not a bucket."""
     if not name.startswith(HISTOGRAM_PREFIX):
         return None
-    counter, sep, code = name[len(HISTOGRAM_PREFIX):].rpartition("#")
+    counter, sep, code = name[len(HISTOGRAM_PREFIX) :].rpartition("#")
     if not sep or not counter:
         return None
     try:

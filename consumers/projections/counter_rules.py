@@ -36,16 +36,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypedDict
 
 from schemas import catalog
 
 __all__ = [
-    "Kind", "FieldIn", "CounterRule", "RULES", "rules_for", "parent_key", "split_parent_key",
-    "counter_fields", "catalog_problems", "contribution", "canonical_time", "Number",
+    "RULES",
+    "CounterRule",
+    "FieldIn",
+    "Kind",
+    "Number",
+    "canonical_time",
+    "catalog_problems",
+    "contribution",
+    "counter_fields",
+    "parent_key",
+    "rules_for",
+    "split_parent_key",
 ]
 
 Number: TypeAlias = int | Decimal
@@ -110,8 +120,16 @@ class CounterRule:
             raise ValueError(f"{self.counter}: sign must be 1, or -1 on a sum")
 
 
-_ACTIVITY = dict(child="activity", parent_attr="startup_id", parent="startup")
-_PARTICIPANT = dict(child="loan_participant", parent_attr="loan_id", parent="loan")
+class _Link(TypedDict):
+    """The child -> parent link that several rules share (``CounterRule(**link, ...)``)."""
+
+    child: str
+    parent_attr: str
+    parent: str
+
+
+_ACTIVITY: _Link = {"child": "activity", "parent_attr": "startup_id", "parent": "startup"}
+_PARTICIPANT: _Link = {"child": "loan_participant", "parent_attr": "loan_id", "parent": "loan"}
 _ACCEPTED = FieldIn("status", frozenset({"accepted"}))
 
 #: Every counter the projection keeps. Tokens are counted from activities only: the
@@ -126,19 +144,27 @@ RULES: tuple[CounterRule, ...] = (
     CounterRule(counter="last_activity_at", kind=Kind.MAX, field="timestamp", **_ACTIVITY),
     CounterRule("document", "startup_id", "startup", "documents_count"),
     CounterRule("chatbot_conversation", "startup_id", "startup", "conversations_count"),
-    CounterRule("event_registration", "event_id", "event", "registrations_count",
-                where=FieldIn("status", frozenset({"cancelled"}), negate=True)),
+    CounterRule(
+        "event_registration",
+        "event_id",
+        "event",
+        "registrations_count",
+        where=FieldIn("status", frozenset({"cancelled"}), negate=True),
+    ),
     CounterRule("partner_activation", "partner_id", "partner", "activations_count"),
     CounterRule("user_session", "user_id", "user", "sessions_count"),
     # The loan's funding figures (issue 4): only accepted, live participants fund it.
     CounterRule(counter="participant_count", **_PARTICIPANT),
     CounterRule(counter="accepted_participant_count", where=_ACCEPTED, **_PARTICIPANT),
-    CounterRule(counter="pending_participant_count", **_PARTICIPANT,
-                where=FieldIn("status", frozenset({"pending"}), missing="pending")),
-    CounterRule(counter="total_funded", kind=Kind.SUM, field="contribution_amount", where=_ACCEPTED,
-                **_PARTICIPANT),
-    CounterRule(counter="contributions", kind=Kind.HISTOGRAM, field="contribution_amount",
-                where=_ACCEPTED, **_PARTICIPANT),
+    CounterRule(
+        counter="pending_participant_count",
+        **_PARTICIPANT,
+        where=FieldIn("status", frozenset({"pending"}), missing="pending"),
+    ),
+    CounterRule(counter="total_funded", kind=Kind.SUM, field="contribution_amount", where=_ACCEPTED, **_PARTICIPANT),
+    CounterRule(
+        counter="contributions", kind=Kind.HISTOGRAM, field="contribution_amount", where=_ACCEPTED, **_PARTICIPANT
+    ),
     # The target the ratios divide by: the loan's own amount, newest version wins.
     CounterRule("loan", "loan_id", "loan", "target_amount", Kind.LATEST, "amount"),
 )
@@ -197,8 +223,10 @@ def catalog_problems(rules: tuple[CounterRule, ...], entities: Mapping[str, Any]
             if f"{{{rule.parent_attr}}}" not in (spec.pk or ""):
                 problems.append(f"{rule.counter}: {rule.child}.{rule.parent_attr} is not in its own key")
         elif spec.parents.get(rule.parent_attr) != rule.parent:
-            problems.append(f"{rule.counter}: {rule.child}.{rule.parent_attr} is not a parent "
-                            f"link to {rule.parent!r} in the catalog")
+            problems.append(
+                f"{rule.counter}: {rule.child}.{rule.parent_attr} is not a parent "
+                f"link to {rule.parent!r} in the catalog"
+            )
     kinds: dict[tuple[str, str], Kind] = {}
     for rule in rules:
         if kinds.setdefault((rule.parent, rule.counter), rule.kind) is not rule.kind:
@@ -217,12 +245,11 @@ def canonical_time(value: Any) -> str:
     """
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def contribution(rule: CounterRule, state: Mapping[str, Any] | None,
-                 tenant: str) -> tuple[str, str, Any] | None:
+def contribution(rule: CounterRule, state: Mapping[str, Any] | None, tenant: str) -> tuple[str, str, Any] | None:
     """``(tenant, parent key, value)`` that one state of a child gives a rule, or None.
 
     None when there is no state (removed), no parent, ``where`` excludes it, it is

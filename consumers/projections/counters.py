@@ -36,16 +36,36 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from consumers.projections.counter_items import (
-    VERSION_PREFIX, CounterItem, Latest, WriteOutcome, WriteStats, histogram_attr, item_key,
+    VERSION_PREFIX,
+    CounterItem,
+    Latest,
+    WriteOutcome,
+    WriteStats,
+    histogram_attr,
+    item_key,
 )
 from consumers.projections.counter_rules import RULES, CounterRule, Kind, Number, contribution, rules_for
 from schemas.envelope import Envelope
 from schemas.errors import PoisonRecordError
 
 __all__ = [
-    "Number", "SEQUENCE_WIDTH", "CounterDelta", "CounterEvent", "Part", "CounterUpdate",
-    "CounterItem", "WriteOutcome", "WriteStats", "deltas", "to_event", "coalesce", "plan",
-    "pad_sequence", "item_key", "VERSION_PREFIX", "Latest",
+    "SEQUENCE_WIDTH",
+    "VERSION_PREFIX",
+    "CounterDelta",
+    "CounterEvent",
+    "CounterItem",
+    "CounterUpdate",
+    "Latest",
+    "Number",
+    "Part",
+    "WriteOutcome",
+    "WriteStats",
+    "coalesce",
+    "deltas",
+    "item_key",
+    "pad_sequence",
+    "plan",
+    "to_event",
 ]
 
 #: Kinesis sequence numbers are decimal strings matching ``0|([1-9]\d{0,128})`` (Kinesis
@@ -245,16 +265,13 @@ def _latest(counter: str, before: tuple | None, after: tuple | None, version: in
 
 
 def _poison(envelope: Envelope, why: str) -> PoisonRecordError:
-    return PoisonRecordError(
-        f"counters projection: event {envelope.event_id} ({envelope.event_type}): {why}"
-    )
+    return PoisonRecordError(f"counters projection: event {envelope.event_id} ({envelope.event_type}): {why}")
 
 
 # -- deltas -> coalesced updates ------------------------------------------------------------
 
 
-def to_event(shard: str, sequence: str, envelope: Envelope,
-             rules: tuple[CounterRule, ...] = RULES) -> CounterEvent:
+def to_event(shard: str, sequence: str, envelope: Envelope, rules: tuple[CounterRule, ...] = RULES) -> CounterEvent:
     """An envelope's deltas at its stream position (raises PoisonRecordError like :func:`deltas`)."""
     return CounterEvent(shard, pad_sequence(sequence), envelope.event_id, tuple(deltas(envelope, rules)))
 
@@ -287,15 +304,20 @@ def coalesce(events: Iterable[CounterEvent]) -> list[CounterUpdate]:
             elif d.max > maxes.get(d.counter, ""):
                 maxes[d.counter] = d.max
     return [
-        CounterUpdate(tenant, parent, shard, last[shard], tuple(
-            Part(seq, tuple(adds.items()), tuple(maxes.items()), tuple(latest.items()))
-            for seq, (adds, maxes, latest) in sorted(parts.items())
-        ))
+        CounterUpdate(
+            tenant,
+            parent,
+            shard,
+            last[shard],
+            tuple(
+                Part(seq, tuple(adds.items()), tuple(maxes.items()), tuple(latest.items()))
+                for seq, (adds, maxes, latest) in sorted(parts.items())
+            ),
+        )
         for (tenant, parent, shard), parts in groups.items()
     ]
 
 
-def plan(batch: Iterable[tuple[str, str, Envelope]],
-         rules: tuple[CounterRule, ...] = RULES) -> list[CounterUpdate]:
+def plan(batch: Iterable[tuple[str, str, Envelope]], rules: tuple[CounterRule, ...] = RULES) -> list[CounterUpdate]:
     """The updates (one DynamoDB UpdateItem each) a batch of ``(shard, sequence, envelope)`` needs."""
     return coalesce(to_event(shard, seq, envelope, rules) for shard, seq, envelope in batch)

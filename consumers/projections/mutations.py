@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
-__all__ = ["CacheSet", "CacheDelete", "CacheMutation", "MAX_VERSION"]
+__all__ = ["MAX_VERSION", "CacheDelete", "CacheMutation", "CacheSet"]
 
 #: Largest version a cache sink can order. DynamoDB stream sequence numbers are
 #: decimal strings of 21 to 40 digits (DynamoDB Streams API reference, StreamRecord

@@ -26,7 +26,7 @@ from schemas.envelope import Action, Envelope
 from schemas.errors import PoisonRecordError
 from schemas.search_fields import TENANT_FIELD, FieldKind, SearchEntity, by_entity
 
-__all__ = ["UpsertDoc", "DeleteDoc", "SearchMutation", "project", "document_body"]
+__all__ = ["DeleteDoc", "SearchMutation", "UpsertDoc", "document_body", "project"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +125,4 @@ def _fits(kind: FieldKind, value: Any) -> bool:
 
 
 def _poison(envelope: Envelope, why: str) -> PoisonRecordError:
-    return PoisonRecordError(
-        f"search projection: event {envelope.event_id} ({envelope.event_type}): {why}"
-    )
+    return PoisonRecordError(f"search projection: event {envelope.event_id} ({envelope.event_type}): {why}")

@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 from auxeira.runtime.sinks import Outcome
 from consumers.projections.mutations import MAX_VERSION, CacheMutation
 
-__all__ = ["CacheSink", "CachedEntry", "VERSION_WIDTH", "encode_version", "tenant_prefix"]
+__all__ = ["VERSION_WIDTH", "CacheSink", "CachedEntry", "encode_version", "tenant_prefix"]
 
 #: Digits of a stored version: enough for :data:`MAX_VERSION`.
 VERSION_WIDTH = len(str(MAX_VERSION))

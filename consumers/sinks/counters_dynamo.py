@@ -58,16 +58,25 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from consumers.projections.counters import (
-    VERSION_PREFIX, CounterItem, CounterUpdate, Latest, WriteOutcome, WriteStats, item_key,
-)
 from auxeira.runtime.retry import full_jitter
-from schemas.resources import COUNTERS_TABLE
+from consumers.projections.counters import (
+    VERSION_PREFIX,
+    CounterItem,
+    CounterUpdate,
+    Latest,
+    WriteOutcome,
+    WriteStats,
+    item_key,
+)
 from schemas.errors import RetryableSinkError
+from schemas.resources import COUNTERS_TABLE
 
 __all__ = [
-    "DynamoCounterSink", "update_item_kwargs",
-    "PARENT_INDEX", "WATERMARK_PREFIX", "MAX_ADDS",
+    "MAX_ADDS",
+    "PARENT_INDEX",
+    "WATERMARK_PREFIX",
+    "DynamoCounterSink",
+    "update_item_kwargs",
 ]
 
 PARENT_INDEX = COUNTERS_TABLE.gsis[0].name
@@ -78,14 +87,21 @@ WATERMARK_PREFIX = "wm#"
 _META = frozenset({"PK", "tenant_id", "parent_key"})
 #: Worth retrying in place: throttling and server-side errors (DynamoDB developer guide,
 #: "Error handling with DynamoDB"). Anything else fails the item for redelivery at once.
-_RETRY_CODES = frozenset({
-    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-    "InternalServerError", "ServiceUnavailable", "TransactionConflictException",
-})
+_RETRY_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+    }
+)
 
 
-def update_item_kwargs(table: str, update: CounterUpdate, maxes: dict[str, str],
-                       latest: dict[str, Latest] | None = None) -> dict[str, Any]:
+def update_item_kwargs(
+    table: str, update: CounterUpdate, maxes: dict[str, str], latest: dict[str, Latest] | None = None
+) -> dict[str, Any]:
     """The conditional UpdateItem of one update.
 
     Args:
@@ -94,8 +110,10 @@ def update_item_kwargs(table: str, update: CounterUpdate, maxes: dict[str, str],
     """
     names = {"#wm": WATERMARK_PREFIX + update.shard, "#t": "tenant_id", "#p": "parent_key"}
     values: dict[str, Any] = {
-        ":wm": {"S": update.watermark}, ":first": {"S": update.first_sequence},
-        ":t": {"S": update.tenant}, ":p": {"S": update.parent_key},
+        ":wm": {"S": update.watermark},
+        ":first": {"S": update.first_sequence},
+        ":t": {"S": update.tenant},
+        ":p": {"S": update.parent_key},
     }
     sets = ["#wm = :wm", "#t = if_not_exists(#t, :t)", "#p = if_not_exists(#p, :p)"]
     conditions = ["(attribute_not_exists(#wm) OR #wm < :first)"]
@@ -108,17 +126,26 @@ def update_item_kwargs(table: str, update: CounterUpdate, maxes: dict[str, str],
     for n, (name, amount) in enumerate(sorted(update.adds().items())):
         names[f"#a{n}"], values[f":a{n}"] = name, {"N": str(amount)}
         adds.append(f"#a{n} :a{n}")
-    expression = ("SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-                  + (" ADD " + ", ".join(adds) if adds else ""))
+    expression = (
+        "SET "
+        + ", ".join(sets)
+        + (" REMOVE " + ", ".join(removes) if removes else "")
+        + (" ADD " + ", ".join(adds) if adds else "")
+    )
     return {
-        "TableName": table, "Key": {"PK": {"S": update.key}}, "UpdateExpression": expression,
-        "ConditionExpression": " AND ".join(conditions), "ExpressionAttributeNames": names,
-        "ExpressionAttributeValues": values, "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        "TableName": table,
+        "Key": {"PK": {"S": update.key}},
+        "UpdateExpression": expression,
+        "ConditionExpression": " AND ".join(conditions),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
 
 
-def _latest_terms(latest: dict[str, Latest], names: dict[str, str], values: dict[str, Any],
-                  sets: list[str], conditions: list[str]) -> list[str]:
+def _latest_terms(
+    latest: dict[str, Latest], names: dict[str, str], values: dict[str, Any], sets: list[str], conditions: list[str]
+) -> list[str]:
     """SET each latest value and its version, guarded by the stored version; the REMOVE terms."""
     removes = []
     for n, (name, (version, value)) in enumerate(sorted(latest.items())):
@@ -145,9 +172,18 @@ class DynamoCounterSink:
         max_adds: distinct ADD attributes per UpdateItem (see :data:`MAX_ADDS`).
     """
 
-    def __init__(self, client: Any, table_name: str, *, max_workers: int = 8, max_attempts: int = 5,
-                 sleep: Callable[[float], None] = time.sleep, backoff_base: float = 0.05,
-                 backoff_cap: float = 2.0, max_adds: int = MAX_ADDS):
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        *,
+        max_workers: int = 8,
+        max_attempts: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+        backoff_base: float = 0.05,
+        backoff_cap: float = 2.0,
+        max_adds: int = MAX_ADDS,
+    ):
         self._client = client
         self.table_name = table_name
         self._workers = max(1, max_workers)
@@ -219,9 +255,7 @@ class DynamoCounterSink:
             except BotoCoreError as exc:  # connection refused, timeouts: the store may come back
                 last_error = f"{type(exc).__name__}: {exc}"
                 self._backoff(attempt)
-        raise RetryableSinkError(
-            f"counters {update.key}: not written after {self._attempts} attempts ({last_error})"
-        )
+        raise RetryableSinkError(f"counters {update.key}: not written after {self._attempts} attempts ({last_error})")
 
     def _old_item(self, exc: ClientError, update: CounterUpdate) -> CounterItem:
         """The item as the failed condition saw it (from the error, else a consistent read)."""
@@ -243,14 +277,16 @@ class DynamoCounterSink:
 
     def get(self, tenant: str, parent_key: str) -> CounterItem | None:
         """The counter item of one parent in one tenant (consistent read), or None."""
-        raw = self._client.get_item(TableName=self.table_name, ConsistentRead=True,
-                                    Key={"PK": {"S": item_key(tenant, parent_key)}}).get("Item")
+        raw = self._client.get_item(
+            TableName=self.table_name, ConsistentRead=True, Key={"PK": {"S": item_key(tenant, parent_key)}}
+        ).get("Item")
         return None if raw is None else _item(raw)
 
     def find(self, parent_key: str) -> list[CounterItem]:
         """The counter items of a parent key in every tenant (through ParentKeyIndex)."""
         kwargs: dict[str, Any] = {
-            "TableName": self.table_name, "IndexName": PARENT_INDEX,
+            "TableName": self.table_name,
+            "IndexName": PARENT_INDEX,
             "KeyConditionExpression": "parent_key = :p",
             "ExpressionAttributeValues": {":p": {"S": parent_key}},
         }
@@ -283,7 +319,7 @@ def _item(raw: dict[str, Any]) -> CounterItem:
     watermarks: dict[str, str] = {}
     for name, attr in raw.items():
         if name.startswith(WATERMARK_PREFIX):
-            watermarks[name[len(WATERMARK_PREFIX):]] = attr["S"]
+            watermarks[name[len(WATERMARK_PREFIX) :]] = attr["S"]
         elif name not in _META:
             values[name] = _number(attr["N"]) if "N" in attr else attr.get("S")
     return CounterItem(raw["tenant_id"]["S"], raw["parent_key"]["S"], values, watermarks)

@@ -17,9 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
+from typing import Any
 
 from consumers.projections.counters import (
-    VERSION_PREFIX, CounterItem, CounterUpdate, WriteOutcome, WriteStats, item_key,
+    VERSION_PREFIX,
+    CounterItem,
+    CounterUpdate,
+    WriteOutcome,
+    WriteStats,
+    item_key,
 )
 
 __all__ = ["InMemoryCounterSink"]
@@ -36,6 +42,7 @@ class InMemoryCounterSink:
         """Apply each update; one outcome per update, in order (never raises for one item)."""
         outcomes: list[WriteOutcome | BaseException] = []
         for update in updates:
+            outcome: WriteOutcome | BaseException
             try:
                 outcome = self._write_one(update)
             except Exception as exc:  # noqa: BLE001 - per-item outcome, as the DynamoDB sink
@@ -75,7 +82,7 @@ class InMemoryCounterSink:
         return WriteOutcome.APPLIED if rest is update else WriteOutcome.RESUMED
 
 
-def _set_latest(values: dict, item: CounterItem, update: CounterUpdate) -> None:
+def _set_latest(values: dict[str, Any], item: CounterItem, update: CounterUpdate) -> None:
     for name, (version, value) in update.latest().items():
         stored = item.version(name)
         if stored is None or version > stored:

@@ -30,7 +30,7 @@ from consumers.projections.mutations import MAX_VERSION, CacheDelete, CacheMutat
 from consumers.sinks.cache_base import VERSION_WIDTH, CachedEntry, tenant_prefix
 from schemas.errors import RetryableSinkError
 
-__all__ = ["RedisCacheSink", "CAS_SCRIPT"]
+__all__ = ["CAS_SCRIPT", "RedisCacheSink"]
 
 # The hot loop writes the width as a literal "040d" (a nested format spec is slower).
 if VERSION_WIDTH != 40:
@@ -141,7 +141,9 @@ class RedisCacheSink:
         """The entry under a key (state decoded), or None if there is none."""
         try:
             with self.client.pipeline(transaction=False) as pipe:
-                fields, pttl = pipe.hgetall(redis_key).pttl(redis_key).execute()
+                pipe.hgetall(redis_key)
+                pipe.pttl(redis_key)
+                fields, pttl = pipe.execute()
         except _UNAVAILABLE as exc:
             raise RetryableSinkError(f"redis cache unavailable: {exc}") from exc
         if not fields:
@@ -176,10 +178,9 @@ class RedisCacheSink:
         commands: list[_Command] = []
         append = commands.append
         for m in mutations:
-            kind = type(m)
-            if kind is CacheSet:
+            if isinstance(m, CacheSet):
                 op, data = "s", m.state
-            elif kind is CacheDelete:
+            elif isinstance(m, CacheDelete):
                 op, data = "d", b""
             else:
                 raise TypeError(f"not a cache mutation: {m!r}")
@@ -200,7 +201,9 @@ class RedisCacheSink:
         conn = pool.get_connection()
         try:
             conn.send_packed_command(
-                [b"".join([pack_command(("EVALSHA", _SHA, "1", *c)) for c in commands])], check_health=False
+                # hiredis' stub types the argument as a 1-tuple; it takes any tuple of str/bytes.
+                [b"".join([pack_command(("EVALSHA", _SHA, "1", *c)) for c in commands])],  # type: ignore[arg-type]
+                check_health=False,
             )
             return [_reply(conn) for _ in commands]
         except BaseException:

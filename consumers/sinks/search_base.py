@@ -29,8 +29,17 @@ from schemas.errors import PoisonRecordError, RetryableSinkError
 from schemas.search_fields import SEARCH_ENTITIES, SearchEntity, search_entity
 
 __all__ = [
-    "Done", "APPLIED", "CONFLICT", "Outcome", "Hit", "StoredDoc", "SinkStats", "SearchSink",
-    "MAX_LIMIT", "targets", "check_limit",
+    "APPLIED",
+    "CONFLICT",
+    "MAX_LIMIT",
+    "Done",
+    "Hit",
+    "Outcome",
+    "SearchSink",
+    "SinkStats",
+    "StoredDoc",
+    "check_limit",
+    "targets",
 ]
 
 #: Most hits one query returns.
@@ -120,17 +129,17 @@ class SearchSink(ABC):
                 raise TypeError(f"not a search mutation: {m!r}")
             if not 0 <= m.version <= MAX_VERSION:
                 outcomes[i] = PoisonRecordError(
-                    f"{m.index}/{m.doc_id}: version {m.version} is outside 0..{MAX_VERSION}")
+                    f"{m.index}/{m.doc_id}: version {m.version} is outside 0..{MAX_VERSION}"
+                )
             else:
                 todo.append(i)
         if todo:
             applied = self._apply([mutations[i] for i in todo])
             if len(applied) != len(todo):
-                raise RuntimeError(f"{type(self).__name__} returned {len(applied)} outcomes "
-                                   f"for {len(todo)} mutations")
+                raise RuntimeError(f"{type(self).__name__} returned {len(applied)} outcomes for {len(todo)} mutations")
             for i, outcome in zip(todo, applied):
                 outcomes[i] = outcome
-        done: list[Outcome] = outcomes  # type: ignore[assignment] - every slot is filled
+        done = [o for o in outcomes if o is not None]  # every slot is filled
         self.stats.add(done)
         return done
 

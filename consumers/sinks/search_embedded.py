@@ -37,12 +37,19 @@ import orjson
 
 from consumers.projections.search import SearchMutation, UpsertDoc
 from consumers.sinks.search_base import (
-    APPLIED, CONFLICT, Hit, Outcome, SearchSink, StoredDoc, check_limit, targets,
+    APPLIED,
+    CONFLICT,
+    Hit,
+    Outcome,
+    SearchSink,
+    StoredDoc,
+    check_limit,
+    targets,
 )
 from schemas.errors import PoisonRecordError, RetryableSinkError
 from schemas.search_fields import FTS5_TOKENIZE, SEARCH_ENTITIES, FieldKind, SearchEntity, search_entity
 
-__all__ = ["EmbeddedSearchSink", "search_db_path", "match_expression"]
+__all__ = ["EmbeddedSearchSink", "match_expression", "search_db_path"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -72,8 +79,9 @@ def search_db_path(lake_root: str | Path, env: str = "local") -> Path:
             OpenSearch on AWS).
     """
     if str(lake_root).startswith("s3://"):
-        raise ValueError("the embedded search index needs a local lake root; "
-                         "configure an OpenSearch URL to search from AWS")
+        raise ValueError(
+            "the embedded search index needs a local lake root; configure an OpenSearch URL to search from AWS"
+        )
     return Path(lake_root) / "search" / env / "search.db"
 
 
@@ -175,8 +183,12 @@ class EmbeddedSearchSink(SearchSink):
             outcomes.append(APPLIED)
         return outcomes, changed
 
-    def _write(self, conn: sqlite3.Connection, changed: dict[tuple[str, str], SearchMutation],
-               stored: dict[tuple[str, str], _Row]) -> None:
+    def _write(
+        self,
+        conn: sqlite3.Connection,
+        changed: dict[tuple[str, str], SearchMutation],
+        stored: dict[tuple[str, str], _Row],
+    ) -> None:
         """Write each changed id once: its ``docs`` row, and its FTS row only when the
         indexed text changed (most updates touch fields search does not hold)."""
         next_id = conn.execute("SELECT coalesce(max(id), 0) FROM docs").fetchone()[0]
@@ -198,13 +210,14 @@ class EmbeddedSearchSink(SearchSink):
             if old is not None:
                 # The exact values indexed before: anything else corrupts a contentless table.
                 removed.setdefault(m.index, []).append((rowid, *_fts_values(spec, orjson.loads(old))))
-            if body is not None:
+            if isinstance(m, UpsertDoc):
                 added.setdefault(m.index, []).append((rowid, *_fts_values(spec, m.body)))
         conn.executemany(_UPSERT_DOC, doc_rows)
         for index, rows in removed.items():
             spec = self._specs[index]
-            conn.executemany(f"INSERT INTO fts_{index} (fts_{index}, {_fts_columns(spec)}) "
-                             f"VALUES ('delete', {_marks(spec)})", rows)
+            conn.executemany(
+                f"INSERT INTO fts_{index} (fts_{index}, {_fts_columns(spec)}) VALUES ('delete', {_marks(spec)})", rows
+            )
         for index, rows in added.items():
             spec = self._specs[index]
             conn.executemany(f"INSERT INTO fts_{index} ({_fts_columns(spec)}) VALUES ({_marks(spec)})", rows)
@@ -228,8 +241,10 @@ class EmbeddedSearchSink(SearchSink):
                 (match, tenant, limit),
             )
             # bm25() is lower-is-better; a Hit's score is higher-is-better, as OpenSearch's.
-            hits += [Hit(spec.index, doc_id, tenant, -rank, int(version), orjson.loads(body))
-                     for doc_id, version, body, rank in rows]
+            hits += [
+                Hit(spec.index, doc_id, tenant, -rank, int(version), orjson.loads(body))
+                for doc_id, version, body, rank in rows
+            ]
         hits.sort(key=lambda h: -h.score)
         return hits[:limit]
 
@@ -242,7 +257,8 @@ class EmbeddedSearchSink(SearchSink):
 
     def get(self, index: str, doc_id: str) -> StoredDoc | None:
         row = self.conn.execute(
-            "SELECT tenant, version, body FROM docs WHERE idx = ? AND doc_id = ?", (index, doc_id),
+            "SELECT tenant, version, body FROM docs WHERE idx = ? AND doc_id = ?",
+            (index, doc_id),
         ).fetchone()
         if row is None:
             return None
@@ -253,7 +269,7 @@ class EmbeddedSearchSink(SearchSink):
 class _Row:
     """A stored document id at the start of a batch."""
 
-    __slots__ = ("id", "version", "body")
+    __slots__ = ("body", "id", "version")
 
     def __init__(self, id: int, version: str, body: bytes | None):
         self.id, self.version, self.body = id, int(version), body
@@ -267,10 +283,12 @@ def _load(conn: sqlite3.Connection, mutations: Sequence[SearchMutation]) -> dict
     for index, ids in by_index.items():
         ids_list = list(ids)
         for start in range(0, len(ids_list), _CHUNK):
-            chunk = ids_list[start:start + _CHUNK]
+            chunk = ids_list[start : start + _CHUNK]
             rows = conn.execute(
                 f"SELECT doc_id, id, version, body FROM docs "
-                f"WHERE idx = ? AND doc_id IN ({', '.join('?' * len(chunk))})", (index, *chunk))
+                f"WHERE idx = ? AND doc_id IN ({', '.join('?' * len(chunk))})",
+                (index, *chunk),
+            )
             for doc_id, id_, version, body in rows:
                 stored[(index, doc_id)] = _Row(id_, version, body)
     return stored
@@ -312,11 +330,14 @@ def _setup(conn: sqlite3.Connection) -> None:
             raise ValueError(f"search index name {spec.index!r} is not a plain identifier")
         conn.execute(f"DROP TABLE IF EXISTS fts_{spec.index}")
         columns = ", ".join(f.name for f in spec.text_fields)
-        conn.execute(f"CREATE VIRTUAL TABLE fts_{spec.index} USING fts5({columns}, content='', "
-                     f"tokenize='{FTS5_TOKENIZE}')")
+        conn.execute(
+            f"CREATE VIRTUAL TABLE fts_{spec.index} USING fts5({columns}, content='', tokenize='{FTS5_TOKENIZE}')"
+        )
         rows = conn.execute("SELECT id, body FROM docs WHERE idx = ? AND body IS NOT NULL", (spec.index,))
-        conn.executemany(f"INSERT INTO fts_{spec.index} ({_fts_columns(spec)}) VALUES ({_marks(spec)})",
-                         [(id_, *_fts_values(spec, orjson.loads(body))) for id_, body in rows.fetchall()])
+        conn.executemany(
+            f"INSERT INTO fts_{spec.index} ({_fts_columns(spec)}) VALUES ({_marks(spec)})",
+            [(id_, *_fts_values(spec, orjson.loads(body))) for id_, body in rows.fetchall()],
+        )
     conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('layout', ?)", (layout,))
 
 

@@ -35,16 +35,35 @@ from typing import Any
 from auxeira.runtime.retry import RetryPolicy
 from consumers.projections.search import DeleteDoc, SearchMutation
 from consumers.sinks.search_base import (
-    APPLIED, CONFLICT, Hit, Outcome, SearchSink, StoredDoc, check_limit, targets,
+    APPLIED,
+    CONFLICT,
+    Hit,
+    Outcome,
+    SearchSink,
+    StoredDoc,
+    check_limit,
+    targets,
 )
 from schemas.errors import PoisonRecordError, RetryableSinkError
 from schemas.search_fields import (
-    SEARCH_ENTITIES, TENANT_FIELD, FieldKind, SearchEntity, opensearch_template_body, search_entity,
+    SEARCH_ENTITIES,
+    TENANT_FIELD,
+    FieldKind,
+    SearchEntity,
+    opensearch_template_body,
+    search_entity,
 )
 
 __all__ = [
-    "OpenSearchSink", "TOMBSTONE_FIELD", "index_name", "bulk_action", "classify",
-    "search_body", "count_body", "MAX_EXTERNAL_VERSION", "MAX_ID_BYTES",
+    "MAX_EXTERNAL_VERSION",
+    "MAX_ID_BYTES",
+    "TOMBSTONE_FIELD",
+    "OpenSearchSink",
+    "bulk_action",
+    "classify",
+    "count_body",
+    "index_name",
+    "search_body",
 ]
 
 TOMBSTONE_FIELD = "tombstone"
@@ -72,13 +91,17 @@ def bulk_action(m: SearchMutation, env: str) -> dict[str, Any] | PoisonRecordErr
         return PoisonRecordError(f"{m.index}/{m.doc_id[:64]}...: id longer than {MAX_ID_BYTES} bytes")
     if m.version > MAX_EXTERNAL_VERSION:
         return PoisonRecordError(f"{m.index}/{m.doc_id}: version {m.version} exceeds a long")
-    if type(m) is DeleteDoc:
+    if isinstance(m, DeleteDoc):
         source: Mapping[str, Any] = {TENANT_FIELD: m.tenant, TOMBSTONE_FIELD: True}
     else:
         source = m.body
     return {
-        "_op_type": "index", "_index": index_name(env, m.index), "_id": m.doc_id,
-        "version": m.version, "version_type": "external", "_source": source,
+        "_op_type": "index",
+        "_index": index_name(env, m.index),
+        "_id": m.doc_id,
+        "version": m.version,
+        "version_type": "external",
+        "_source": source,
     }
 
 
@@ -97,8 +120,7 @@ def classify(item: Mapping[str, Any]) -> Outcome:
         return APPLIED
     reason = error.get("reason") if isinstance(error, Mapping) else error
     what = f"{info.get('_index', '?')}/{info.get('_id', '?')}: {status} {kind or ''} {reason or ''}".strip()
-    if (not isinstance(status, int) or status >= 500 or status in _RETRY_STATUSES
-            or kind in _RETRY_ERRORS):
+    if not isinstance(status, int) or status >= 500 or status in _RETRY_STATUSES or kind in _RETRY_ERRORS:
         return RetryableSinkError(f"opensearch could not index {what}")
     return PoisonRecordError(f"opensearch refused {what}")
 
@@ -114,15 +136,13 @@ def _query_fields(specs: Sequence[SearchEntity]) -> list[str]:
 
 
 def _live_of(tenant: str) -> dict[str, Any]:
-    return {"filter": [{"term": {TENANT_FIELD: tenant}}],
-            "must_not": [{"term": {TOMBSTONE_FIELD: True}}]}
+    return {"filter": [{"term": {TENANT_FIELD: tenant}}], "must_not": [{"term": {TOMBSTONE_FIELD: True}}]}
 
 
 def search_body(text: str, tenant: str, specs: Sequence[SearchEntity], limit: int) -> dict[str, Any]:
     """A search request: any word of ``text`` in the specs' text fields, one tenant,
     no tombstones, with versions."""
-    query = {"bool": {"must": [{"multi_match": {"query": text, "fields": _query_fields(specs)}}],
-                      **_live_of(tenant)}}
+    query = {"bool": {"must": [{"multi_match": {"query": text, "fields": _query_fields(specs)}}], **_live_of(tenant)}}
     return {"size": limit, "version": True, "query": query}
 
 
@@ -148,9 +168,18 @@ class OpenSearchSink(SearchSink):
         sleep: injected so tests do not wait.
     """
 
-    def __init__(self, client: Any = None, *, url: str | None = None, env: str = "local",
-                 max_attempts: int = 4, backoff_seconds: float = 0.2, max_backoff_seconds: float = 5.0,
-                 chunk_size: int = 500, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        client: Any = None,
+        *,
+        url: str | None = None,
+        env: str = "local",
+        max_attempts: int = 4,
+        backoff_seconds: float = 0.2,
+        max_backoff_seconds: float = 5.0,
+        chunk_size: int = 500,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         super().__init__()
         if client is None and url is None:
             raise ValueError("OpenSearchSink needs a client or a url")
@@ -189,7 +218,7 @@ class OpenSearchSink(SearchSink):
             pending = [i for i in pending if isinstance(outcomes[i], RetryableSinkError)]
             if not pending:
                 break
-        return outcomes  # type: ignore[return-value] - every slot is filled
+        return [o for o in outcomes if o is not None]  # every slot is filled
 
     def _bulk(self, actions: list[dict[str, Any]]) -> list[Mapping[str, Any]]:
         """One result per action, in order. ``max_retries=0``: the helper's own 429 retry
@@ -198,12 +227,21 @@ class OpenSearchSink(SearchSink):
 
         if not actions:
             return []
-        return [item for _ok, item in helpers.streaming_bulk(
-            # 10 MiB per request, within the 5-15 MB the Bulk API documentation advises and
-            # far from http.max_content_length, so a 413 never refuses a whole chunk.
-            self.client, actions, chunk_size=self._chunk_size, max_chunk_bytes=10 * 2**20, max_retries=0,
-            raise_on_error=False, raise_on_exception=False, yield_ok=True,
-        )]
+        return [
+            item
+            for _ok, item in helpers.streaming_bulk(
+                # 10 MiB per request, within the 5-15 MB the Bulk API documentation advises and
+                # far from http.max_content_length, so a 413 never refuses a whole chunk.
+                self.client,
+                actions,
+                chunk_size=self._chunk_size,
+                max_chunk_bytes=10 * 2**20,
+                max_retries=0,
+                raise_on_error=False,
+                raise_on_exception=False,
+                yield_ok=True,
+            )
+        ]
 
     def _ensure_templates(self) -> None:
         if self._templates_ready:
@@ -212,7 +250,8 @@ class OpenSearchSink(SearchSink):
             for spec in SEARCH_ENTITIES:
                 name = index_name(self.env, spec.index)
                 self.client.indices.put_index_template(
-                    name=name, body=opensearch_template_body(spec, name, _EXTRA_MAPPING))
+                    name=name, body=opensearch_template_body(spec, name, _EXTRA_MAPPING)
+                )
         self._templates_ready = True
 
     def search(self, text: str, tenant: str, entity: str | None = None, limit: int = 10) -> list[Hit]:
@@ -220,10 +259,20 @@ class OpenSearchSink(SearchSink):
         specs = targets(entity)
         by_name = {index_name(self.env, s.index): s.index for s in specs}
         with _unavailable_is_retryable():
-            response = self.client.search(index=",".join(by_name), body=search_body(text, tenant, specs, limit),
-                                          ignore_unavailable=True)
-        return [Hit(by_name[h["_index"]], h["_id"], h["_source"][TENANT_FIELD], float(h["_score"]),
-                    int(h["_version"]), h["_source"]) for h in response["hits"]["hits"]]
+            response = self.client.search(
+                index=",".join(by_name), body=search_body(text, tenant, specs, limit), ignore_unavailable=True
+            )
+        return [
+            Hit(
+                by_name[h["_index"]],
+                h["_id"],
+                h["_source"][TENANT_FIELD],
+                float(h["_score"]),
+                int(h["_version"]),
+                h["_source"],
+            )
+            for h in response["hits"]["hits"]
+        ]
 
     def count(self, tenant: str, entity: str) -> int:
         name = index_name(self.env, search_entity(entity).index)
@@ -240,8 +289,7 @@ class OpenSearchSink(SearchSink):
             return None
         source = dict(response["_source"])
         tombstone = source.pop(TOMBSTONE_FIELD, False)
-        return StoredDoc(index, doc_id, source[TENANT_FIELD], int(response["_version"]),
-                         None if tombstone else source)
+        return StoredDoc(index, doc_id, source[TENANT_FIELD], int(response["_version"]), None if tombstone else source)
 
     def refresh(self) -> None:
         with _unavailable_is_retryable():

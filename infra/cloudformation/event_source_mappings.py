@@ -11,7 +11,7 @@ from typing import Any
 
 from schemas.resources import REGISTRY, MappingSpec, Registry
 
-__all__ = ["mapping_properties", "event_source_mapping_resources"]
+__all__ = ["event_source_mapping_resources", "mapping_properties"]
 
 
 def mapping_properties(spec: MappingSpec, function: Any, source_arn: Any, failure_bucket_arn: Any) -> dict[str, Any]:
@@ -33,8 +33,9 @@ def mapping_properties(spec: MappingSpec, function: Any, source_arn: Any, failur
     return properties
 
 
-def event_source_mapping_resources(events_stream_arn: Any, table_stream_arns: dict[str, Any],
-                                   failure_bucket_arn: Any, registry: Registry = REGISTRY) -> dict[str, Any]:
+def event_source_mapping_resources(
+    events_stream_arn: Any, table_stream_arns: dict[str, Any], failure_bucket_arn: Any, registry: Registry = REGISTRY
+) -> dict[str, Any]:
     """One mapping per Kinesis consumer, and one per table stream for the router.
 
     Args:
@@ -46,12 +47,14 @@ def event_source_mapping_resources(events_stream_arn: Any, table_stream_arns: di
         if spec.source == "kinesis":
             resources[f"{spec.logical_name}Mapping"] = {
                 "Type": "AWS::Lambda::EventSourceMapping",
-                "Properties": mapping_properties(spec, function, events_stream_arn, failure_bucket_arn)}
+                "Properties": mapping_properties(spec, function, events_stream_arn, failure_bucket_arn),
+            }
             continue
         for table, arn in sorted(table_stream_arns.items()):
             resources[f"{spec.logical_name}{_logical(table)}Mapping"] = {
                 "Type": "AWS::Lambda::EventSourceMapping",
-                "Properties": mapping_properties(spec, function, arn, failure_bucket_arn)}
+                "Properties": mapping_properties(spec, function, arn, failure_bucket_arn),
+            }
     return resources
 
 

@@ -26,9 +26,21 @@ from pathlib import Path
 from schemas.errors import PipelineError
 
 __all__ = [
-    "LocalStackError", "PortInUseError", "StartupError", "ProcessRecord",
-    "start_process", "read_record", "remove_record", "is_running", "stop_process",
-    "free_port", "port_in_use", "ensure_port_free", "executable", "wait_until", "state_lock",
+    "LocalStackError",
+    "PortInUseError",
+    "ProcessRecord",
+    "StartupError",
+    "ensure_port_free",
+    "executable",
+    "free_port",
+    "is_running",
+    "port_in_use",
+    "read_record",
+    "remove_record",
+    "start_process",
+    "state_lock",
+    "stop_process",
+    "wait_until",
 ]
 
 # Popen objects of the children this interpreter started, kept so that a
@@ -126,15 +138,21 @@ def start_process(
         log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {list(argv)}\n".encode())
         log.flush()
         # Popen returns only once exec() has succeeded, so /proc already shows argv.
-        proc = subprocess.Popen(  # noqa: S603 - argv is built by the stack, never from input
-            list(argv), cwd=cwd, env=dict(env) if env is not None else None,
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True,
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
         )
     _CHILDREN[proc.pid] = proc
     stat = _proc_stat(proc.pid)
-    record = ProcessRecord(name, proc.pid, port, tuple(argv), stat[1] if stat else None,
-                           str(log_path), dict(extra or {}))
+    record = ProcessRecord(
+        name, proc.pid, port, tuple(argv), stat[1] if stat else None, str(log_path), dict(extra or {})
+    )
     _write_record(state_dir, record)
     return record
 

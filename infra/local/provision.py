@@ -23,7 +23,7 @@ from infra.tables import create_table_request
 from schemas.resources import REGISTRY, Registry
 from schemas.tables import TableSpec
 
-__all__ = ["Provisioned", "provision_tables", "provision_stream", "delete_tables", "delete_environment"]
+__all__ = ["Provisioned", "delete_environment", "delete_tables", "provision_stream", "provision_tables"]
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,14 @@ class Provisioned:
     stream_arns: dict[str, str]
 
 
-def provision_tables(client: Any, env: str, registry: Registry = REGISTRY, *,
-                     source_tables: tuple[TableSpec, ...] | None = None,
-                     timeout: float = 60.0) -> Provisioned:
+def provision_tables(
+    client: Any,
+    env: str,
+    registry: Registry = REGISTRY,
+    *,
+    source_tables: tuple[TableSpec, ...] | None = None,
+    timeout: float = 60.0,
+) -> Provisioned:
     """Create (or find) every table of ``env``; return the source tables' stream ARNs.
 
     Args:
@@ -80,7 +85,8 @@ def _enable_ttl(client: Any, name: str, attribute: str) -> None:
         return
     try:
         client.update_time_to_live(
-            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute})
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute}
+        )
     except ClientError as exc:
         # "TimeToLive is already enabled": another process enabled it in between.
         if _code(exc) != "ValidationException" or "already enabled" not in str(exc):
@@ -99,8 +105,9 @@ def delete_tables(client: Any, env: str, registry: Registry = REGISTRY) -> None:
                     raise
 
 
-def provision_stream(client: Any, env: str, registry: Registry = REGISTRY, *,
-                     shard_count: int | None = None, timeout: float = 30.0) -> str:
+def provision_stream(
+    client: Any, env: str, registry: Registry = REGISTRY, *, shard_count: int | None = None, timeout: float = 30.0
+) -> str:
     """Create the events stream of ``env`` if missing, wait until ACTIVE, return its ARN."""
     name = registry.stream.physical_name(env)
     try:

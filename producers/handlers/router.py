@@ -8,7 +8,8 @@ delivers it again: a change is never dropped.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from aws_lambda_powertools.utilities.batch import EventType
 
@@ -28,8 +29,13 @@ __all__ = ["CONSUMER", "build_handler", "handler"]
 CONSUMER = "router"
 
 
-def build_handler(writer: KinesisWriter, dead_letters: DeadLetterStore, consumer: str = CONSUMER,
-                  observer: BatchObserver | None = None, **options: Any) -> Handler:
+def build_handler(
+    writer: KinesisWriter,
+    dead_letters: DeadLetterStore,
+    consumer: str = CONSUMER,
+    observer: BatchObserver | None = None,
+    **options: Any,
+) -> Handler:
     """A Lambda-shaped handler that routes each batch with as few PutRecords as possible."""
 
     def prepare(record: Any) -> list[Staged]:
@@ -39,8 +45,11 @@ def build_handler(writer: KinesisWriter, dead_letters: DeadLetterStore, consumer
         # Before + after images of a 400 KB item can pass Kinesis' 1 MiB: such a change
         # can never be sent, so it is poison (dead-lettered whole), not a retry.
         if record_size(outgoing) > MAX_RECORD_BYTES:
-            raise RecordTooLargeError(f"event {envelope.event_id} ({envelope.event_type} {envelope.key})",
-                                      record_size(outgoing), MAX_RECORD_BYTES)
+            raise RecordTooLargeError(
+                f"event {envelope.event_id} ({envelope.event_type} {envelope.key})",
+                record_size(outgoing),
+                MAX_RECORD_BYTES,
+            )
         return [Staged(outgoing, key)]
 
     def apply(records: Sequence[OutgoingRecord]) -> list[ItemOutcome]:
@@ -48,8 +57,15 @@ def build_handler(writer: KinesisWriter, dead_letters: DeadLetterStore, consumer
         failed = {id(r): f"{code}: {message}" for r, code, message in result.failed}
         return [RetryableSinkError(failed[id(r)]) if id(r) in failed else APPLIED for r in records]
 
-    return staged_handler(EventType.DynamoDBStreams, prepare=prepare, apply=apply,
-                          dead_letters=dead_letters, consumer=consumer, observer=observer, **options)
+    return staged_handler(
+        EventType.DynamoDBStreams,
+        prepare=prepare,
+        apply=apply,
+        dead_letters=dead_letters,
+        consumer=consumer,
+        observer=observer,
+        **options,
+    )
 
 
 def _from_settings(settings: RouterSettings) -> Handler:
@@ -60,8 +76,11 @@ def _from_settings(settings: RouterSettings) -> Handler:
     clients = ClientFactory.from_settings(settings)
     # The writer retries each failed record itself: botocore's own retries would multiply with it.
     writer = KinesisWriter(clients.client("kinesis", config=CALLER_RETRIES), settings.stream_name)
-    return build_handler(writer, dead_letter_store(settings.lake, clients.client("s3")),
-                         observer=PowertoolsObserver(CONSUMER, env=settings.env))
+    return build_handler(
+        writer,
+        dead_letter_store(settings.lake, clients.client("s3")),
+        observer=PowertoolsObserver(CONSUMER, env=settings.env),
+    )
 
 
 #: Lambda entry point.

@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from schemas.entities.auxeira import USER_TYPES
 
 __all__ = [
-    "Trend",
+    "DASHBOARD_USER_TYPES",
     "TRENDS",
     "DashboardUserType",
-    "DASHBOARD_USER_TYPES",
     "SyntheticDataConfig",
+    "Trend",
     "WorkloadConfig",
 ]
 
@@ -28,8 +28,13 @@ TRENDS: tuple[str, ...] = get_args(Trend)
 
 #: The seven dashboards; ``admin`` (the eighth user type) has none.
 DashboardUserType = Literal[
-    "startup_founder", "venture_capital", "angel_investor", "corporate_partner",
-    "government", "esg_funder", "impact_investor",
+    "startup_founder",
+    "venture_capital",
+    "angel_investor",
+    "corporate_partner",
+    "government",
+    "esg_funder",
+    "impact_investor",
 ]
 DASHBOARD_USER_TYPES: tuple[str, ...] = get_args(DashboardUserType)
 # The names must stay those of the entity models, or a generated user would not validate.
@@ -93,8 +98,9 @@ class WorkloadConfig(BaseModel):
     @model_validator(mode="after")
     def _points_fit_days(self) -> WorkloadConfig:
         if self.points is not None and self.points > self.days + 1:
-            raise ValueError(f"points ({self.points}) cannot exceed days + 1 ({self.days + 1}): "
-                             "metric items are keyed by date")
+            raise ValueError(
+                f"points ({self.points}) cannot exceed days + 1 ({self.days + 1}): metric items are keyed by date"
+            )
         return self
 
     @property
@@ -104,6 +110,11 @@ class WorkloadConfig(BaseModel):
 
     def series_config(self, user_type: str, trend: str, seed: int) -> SyntheticDataConfig:
         """The config of one series of this workload."""
-        return SyntheticDataConfig(user_type=user_type, count=self.point_count,
-                                   time_range_days=self.days, variance=self.variance,
-                                   trend=trend, seed=seed)
+        return SyntheticDataConfig(
+            user_type=user_type,
+            count=self.point_count,
+            time_range_days=self.days,
+            variance=self.variance,
+            trend=trend,
+            seed=seed,
+        )

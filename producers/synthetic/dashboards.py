@@ -13,18 +13,26 @@ publisher (:mod:`producers.synthetic.workload`).
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TypedDict
 
 from producers.synthetic import trends
-from producers.synthetic.config import SyntheticDataConfig
+from producers.synthetic.config import SyntheticDataConfig, Trend
 
-__all__ = ["MetricSpec", "DashboardMetric", "METRICS", "FOUNDER_FIELDS", "generate_dashboard",
-           "founder_view", "point_dates"]
+__all__ = [
+    "FOUNDER_FIELDS",
+    "METRICS",
+    "DashboardMetric",
+    "MetricSpec",
+    "founder_view",
+    "generate_dashboard",
+    "point_dates",
+]
 
 #: Dashboards refresh from a nightly job: every point is stamped at this time of day (UTC).
-SNAPSHOT_TIME = time(6, 0, tzinfo=timezone.utc)
+SNAPSHOT_TIME = time(6, 0, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -102,8 +110,11 @@ METRICS: dict[str, tuple[MetricSpec, ...]] = {
 
 #: Founder dashboard metric -> the ``startup_metric`` attribute that holds it.
 FOUNDER_FIELDS: dict[str, str] = {
-    "sse_score": "sse_score", "revenue": "mrr", "customers": "total_customers",
-    "team_size": "team_size", "burn_rate": "burn_rate",
+    "sse_score": "sse_score",
+    "revenue": "mrr",
+    "customers": "total_customers",
+    "team_size": "team_size",
+    "burn_rate": "burn_rate",
 }
 
 
@@ -120,9 +131,15 @@ class DashboardMetric:
     recorded_at: datetime
 
     def as_dict(self) -> dict[str, Any]:
-        return {"tenant_id": self.tenant_id, "user_type": self.user_type,
-                "subject_id": self.subject_id, "metric": self.metric, "value": self.value,
-                "unit": self.unit, "recorded_at": self.recorded_at}
+        return {
+            "tenant_id": self.tenant_id,
+            "user_type": self.user_type,
+            "subject_id": self.subject_id,
+            "metric": self.metric,
+            "value": self.value,
+            "unit": self.unit,
+            "recorded_at": self.recorded_at,
+        }
 
 
 def point_dates(config: SyntheticDataConfig, as_of: date) -> list[date]:
@@ -131,8 +148,9 @@ def point_dates(config: SyntheticDataConfig, as_of: date) -> list[date]:
     return [first + timedelta(days=d) for d in trends.offsets(config.count, config.time_range_days)]
 
 
-def generate_dashboard(config: SyntheticDataConfig, *, tenant_id: str, subject_id: str,
-                       as_of: date) -> list[DashboardMetric]:
+def generate_dashboard(
+    config: SyntheticDataConfig, *, tenant_id: str, subject_id: str, as_of: date
+) -> list[DashboardMetric]:
     """Every metric of ``config.user_type`` at every point, ordered by time then metric."""
     rng = random.Random(config.seed)
     days = trends.offsets(config.count, config.time_range_days)
@@ -150,20 +168,39 @@ def founder_view(metric_item: Mapping[str, Any], *, subject_id: str) -> list[Das
     stamp = datetime.combine(date.fromisoformat(str(metric_item["date"])), SNAPSHOT_TIME)
     units = {s.name: s.unit for s in METRICS["startup_founder"]}
     return [
-        DashboardMetric(metric_item["tenant_id"], "startup_founder", subject_id, metric,
-                        metric_item[field], units[metric], stamp)
-        for metric, field in FOUNDER_FIELDS.items() if metric_item.get(field) is not None
+        DashboardMetric(
+            metric_item["tenant_id"], "startup_founder", subject_id, metric, metric_item[field], units[metric], stamp
+        )
+        for metric, field in FOUNDER_FIELDS.items()
+        if metric_item.get(field) is not None
     ]
 
 
-def _values(rng: random.Random, spec: MetricSpec, days: list[int],
-            config: SyntheticDataConfig) -> list[float]:
+class _SeriesArgs(TypedDict):
+    """The keyword arguments :func:`trends.series` and :func:`trends.integer_series` share."""
+
+    start: float
+    trend: Trend
+    variance: float
+    direction: int
+    scale: float | None
+
+
+def _values(rng: random.Random, spec: MetricSpec, days: list[int], config: SyntheticDataConfig) -> list[float]:
     start = rng.uniform(spec.low, spec.high)
     lower, upper = spec.bounds
-    kwargs = dict(start=start, trend=config.trend, variance=config.variance,
-                  direction=spec.direction, scale=spec.scale)
+    kwargs: _SeriesArgs = {
+        "start": start,
+        "trend": config.trend,
+        "variance": config.variance,
+        "direction": spec.direction,
+        "scale": spec.scale,
+    }
     if spec.integer:
-        return list(trends.integer_series(
-            rng, days, lower=int(lower or 0), upper=None if upper is None else int(upper), **kwargs))
+        return list(
+            trends.integer_series(
+                rng, days, lower=int(lower or 0), upper=None if upper is None else int(upper), **kwargs
+            )
+        )
     precision = 2 if spec.unit in ("usd", "tco2e") else 3
     return [round(v, precision) for v in trends.series(rng, days, lower=lower, upper=upper, **kwargs)]

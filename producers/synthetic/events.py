@@ -7,29 +7,48 @@ registered with the other published events, so every consumer knows it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any, Mapping
+from typing import Any
 
-from schemas.events.published import ChatbotTurn, DashboardMetricRecorded, GamificationAction, StripeMrrSync
 from producers.synthetic.dashboards import SNAPSHOT_TIME, DashboardMetric
+from schemas.events.published import ChatbotTurn, DashboardMetricRecorded, GamificationAction, StripeMrrSync
 
-__all__ = ["DashboardMetricRecorded", "dashboard_event", "stripe_sync", "chatbot_turn",
-           "gamification_action"]
+__all__ = [
+    "DashboardMetricRecorded",
+    "chatbot_turn",
+    "dashboard_event",
+    "gamification_action",
+    "stripe_sync",
+]
+
 
 def dashboard_event(point: DashboardMetric) -> DashboardMetricRecorded:
     return DashboardMetricRecorded(
-        tenant_id=point.tenant_id, user_type=point.user_type, subject_id=point.subject_id,
-        metric=point.metric, value=point.value, unit=point.unit, occurred_at=point.recorded_at)
+        tenant_id=point.tenant_id,
+        user_type=point.user_type,
+        subject_id=point.subject_id,
+        metric=point.metric,
+        value=point.value,
+        unit=point.unit,
+        occurred_at=point.recorded_at,
+    )
 
 
 def stripe_sync(metric: Mapping[str, Any]) -> StripeMrrSync:
     """The Stripe sync that would have reported a ``startup_metric`` point's revenue."""
     sid = metric["startup_id"]
     return StripeMrrSync(
-        sync_id=f"{sid}:{metric['date']}", tenant_id=metric["tenant_id"], startup_id=sid,
-        stripe_account_id=f"acct_{sid.replace('-', '')[:16]}", mrr=metric["mrr"], arr=metric["arr"],
-        active_subscriptions=metric["total_customers"], total_customers=metric["total_customers"],
-        occurred_at=datetime.combine(date.fromisoformat(metric["date"]), SNAPSHOT_TIME))
+        sync_id=f"{sid}:{metric['date']}",
+        tenant_id=metric["tenant_id"],
+        startup_id=sid,
+        stripe_account_id=f"acct_{sid.replace('-', '')[:16]}",
+        mrr=metric["mrr"],
+        arr=metric["arr"],
+        active_subscriptions=metric["total_customers"],
+        total_customers=metric["total_customers"],
+        occurred_at=datetime.combine(date.fromisoformat(metric["date"]), SNAPSHOT_TIME),
+    )
 
 
 def chatbot_turn(message: Mapping[str, Any]) -> ChatbotTurn:
@@ -45,6 +64,12 @@ def gamification_action(activity: Mapping[str, Any]) -> GamificationAction | Non
     if not earned:
         return None
     return GamificationAction(
-        action_id=activity["activity_id"], tenant_id=activity["tenant_id"], user_id=activity["user_id"],
-        startup_id=activity["startup_id"], action_type=activity["activity_type"], base_tokens=earned,
-        aux_tokens_awarded=earned, occurred_at=activity["timestamp"])
+        action_id=activity["activity_id"],
+        tenant_id=activity["tenant_id"],
+        user_id=activity["user_id"],
+        startup_id=activity["startup_id"],
+        action_type=activity["activity_type"],
+        base_tokens=earned,
+        aux_tokens_awarded=earned,
+        occurred_at=activity["timestamp"],
+    )

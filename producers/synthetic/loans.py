@@ -10,21 +10,30 @@ acceptance) exactly when they reach it, else it stays ``open``. Amounts are whol
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import Any
 
 from producers.synthetic import names
 from producers.synthetic.ops import Create, Op, Update, by_time
 
-__all__ = ["build_loan", "LOAN_SHARE"]
+__all__ = ["LOAN_SHARE", "build_loan"]
 
 #: Share of startups (from Seed on) that ask for a loan over the range.
 LOAN_SHARE = 0.2
 _STAGES_WITH_LOANS = ("Seed", "Series A", "Series B", "Series C", "Growth")
 
 
-def build_loan(rng: random.Random, *, tenant_id: str, startup: dict[str, Any], borrower_id: str,
-               lenders: Sequence[dict[str, Any]], opened_at: datetime, end: datetime) -> list[Op]:
+def build_loan(
+    rng: random.Random,
+    *,
+    tenant_id: str,
+    startup: dict[str, Any],
+    borrower_id: str,
+    lenders: Sequence[dict[str, Any]],
+    opened_at: datetime,
+    end: datetime,
+) -> list[Op]:
     """The loan, its invitations, the lenders' answers and the loan's funding, as ops in time
     order; ``[]`` when the startup takes no loan (too early a stage, or not among
     :data:`LOAN_SHARE`).
@@ -37,8 +46,9 @@ def build_loan(rng: random.Random, *, tenant_id: str, startup: dict[str, Any], b
         return []
     loan_id = names.seeded_uuid(rng)
     amount = rng.randrange(25, 251) * 1_000
-    ops: list[Op] = [Create("loan", _loan(rng, tenant_id, loan_id, startup, borrower_id, amount, opened_at),
-                            borrower_id, opened_at)]
+    ops: list[Op] = [
+        Create("loan", _loan(rng, tenant_id, loan_id, startup, borrower_id, amount, opened_at), borrower_id, opened_at)
+    ]
     accepted, last_accept = 0, None
     for lender in rng.sample(list(lenders), min(len(lenders), rng.randint(1, 4))):
         # Clamped to the range: nothing happens after its end, and an answer never
@@ -52,11 +62,24 @@ def build_loan(rng: random.Random, *, tenant_id: str, startup: dict[str, Any], b
             answer = "accepted" if share > 0 else "pending"
             share = share if share > 0 else 5_000
         participant_id = names.seeded_uuid(rng)
-        ops.append(Create("loan_participant", {
-            "tenant_id": tenant_id, "loan_id": loan_id, "participant_id": participant_id,
-            "lender_email": lender["email"], "contribution_amount": str(share),
-            "invited_by": borrower_id, "invited_at": invited, "message": "Would you back us?",
-            "invitation_token": f"inv_{rng.getrandbits(96):024x}"}, borrower_id, invited))
+        ops.append(
+            Create(
+                "loan_participant",
+                {
+                    "tenant_id": tenant_id,
+                    "loan_id": loan_id,
+                    "participant_id": participant_id,
+                    "lender_email": lender["email"],
+                    "contribution_amount": str(share),
+                    "invited_by": borrower_id,
+                    "invited_at": invited,
+                    "message": "Would you back us?",
+                    "invitation_token": f"inv_{rng.getrandbits(96):024x}",
+                },
+                borrower_id,
+                invited,
+            )
+        )
         if answer == "pending":
             continue
         changes: dict[str, Any] = {"status": answer, "responded_at": answered}
@@ -64,22 +87,46 @@ def build_loan(rng: random.Random, *, tenant_id: str, startup: dict[str, Any], b
             changes["lender_id"] = lender["user_id"]
             accepted += share
             last_accept = max(last_accept or answered, answered)
-        ops.append(Update("loan_participant", {"loan_id": loan_id, "participant_id": participant_id},
-                          changes, lender["user_id"], answered))
+        ops.append(
+            Update(
+                "loan_participant",
+                {"loan_id": loan_id, "participant_id": participant_id},
+                changes,
+                lender["user_id"],
+                answered,
+            )
+        )
     if accepted >= amount and last_accept is not None:
-        ops.append(Update("loan", {"loan_id": loan_id}, {"status": "funded", "funded_at": last_accept},
-                          borrower_id, last_accept))
+        ops.append(
+            Update(
+                "loan", {"loan_id": loan_id}, {"status": "funded", "funded_at": last_accept}, borrower_id, last_accept
+            )
+        )
     return by_time(ops)
 
 
-def _loan(rng: random.Random, tenant_id: str, loan_id: str, startup: dict[str, Any], borrower_id: str,
-          amount: int, opened_at: datetime) -> dict[str, Any]:
+def _loan(
+    rng: random.Random,
+    tenant_id: str,
+    loan_id: str,
+    startup: dict[str, Any],
+    borrower_id: str,
+    amount: int,
+    opened_at: datetime,
+) -> dict[str, Any]:
     return {
-        "tenant_id": tenant_id, "loan_id": loan_id, "startup_id": startup["startup_id"],
-        "borrower_id": borrower_id, "title": f"{startup['company_name']} working capital",
+        "tenant_id": tenant_id,
+        "loan_id": loan_id,
+        "startup_id": startup["startup_id"],
+        "borrower_id": borrower_id,
+        "title": f"{startup['company_name']} working capital",
         "purpose": rng.choice(("inventory", "working capital", "equipment", "bridge to next round")),
-        "amount": str(amount), "interest_rate": str(rng.choice((6, 7.5, 8, 9.5, 11, 12.5))),
-        "term_months": rng.choice((12, 18, 24, 36)), "minimum_contribution": "5000",
-        "status": "open", "opened_at": opened_at, "closes_at": opened_at + timedelta(days=45),
+        "amount": str(amount),
+        "interest_rate": str(rng.choice((6, 7.5, 8, 9.5, 11, 12.5))),
+        "term_months": rng.choice((12, 18, 24, 36)),
+        "minimum_contribution": "5000",
+        "status": "open",
+        "opened_at": opened_at,
+        "closes_at": opened_at + timedelta(days=45),
         "disbursement_account": {"bank": "OpenBank", "account_last4": f"{rng.randrange(10**4):04d}"},
     }

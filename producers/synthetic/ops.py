@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Create", "Update", "Publish", "Op", "Unit", "by_time"]
+__all__ = ["Create", "Op", "Publish", "Unit", "Update", "by_time"]
 
 
 @dataclass(frozen=True)

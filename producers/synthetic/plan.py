@@ -22,6 +22,7 @@ import hashlib
 import random
 from collections.abc import Iterator
 from datetime import date, datetime
+from functools import partial
 from typing import Any, Literal
 
 from producers.synthetic import dashboards, events, loans, tenants
@@ -30,7 +31,7 @@ from producers.synthetic.engagement import build_engagement
 from producers.synthetic.ops import Create, Op, Publish, Unit, Update, by_time
 from producers.synthetic.startups import StartupSeries, build_startup
 
-__all__ = ["Via", "TREND_MIX", "sub_seed", "phases"]
+__all__ = ["TREND_MIX", "Via", "phases", "sub_seed"]
 
 Via = Literal["repository", "publisher"]
 #: Share of each trend among startups when the config names none.
@@ -45,13 +46,16 @@ def sub_seed(seed: int, *parts: object) -> int:
 
 def phases(config: WorkloadConfig, via: Via = "repository") -> list[list[Unit]]:
     """The units of each phase (see the module docstring)."""
-    contexts = [tenants.build_tenant(config.seed, t, as_of=config.as_of, days=config.days)
-                for t in range(config.tenants)]
-    setup = [Unit(f"tenant:{c.tenant_id}", lambda c=c: _tenant_ops(c, via)) for c in contexts]
-    work = [Unit(f"startup:{c.tenant_id}:{i}", lambda t=t, c=c, i=i: _startup_ops(config, t, c, i, via))
-            for t, c in enumerate(contexts) for i in range(config.startups)]
-    work += [Unit(f"dashboards:{c.tenant_id}", lambda t=t, c=c: list(_dashboard_ops(config, t, c)))
-             for t, c in enumerate(contexts)]
+    contexts = [
+        tenants.build_tenant(config.seed, t, as_of=config.as_of, days=config.days) for t in range(config.tenants)
+    ]
+    setup = [Unit(f"tenant:{c.tenant_id}", partial(_tenant_ops, c, via)) for c in contexts]
+    work = [
+        Unit(f"startup:{c.tenant_id}:{i}", partial(_startup_ops, config, t, c, i, via))
+        for t, c in enumerate(contexts)
+        for i in range(config.startups)
+    ]
+    work += [Unit(f"dashboards:{c.tenant_id}", partial(_dashboard_unit, config, t, c)) for t, c in enumerate(contexts)]
     return [setup, work]
 
 
@@ -74,22 +78,45 @@ def _startup_ops(config: WorkloadConfig, t: int, ctx: tenants.TenantContext, i: 
     timed: list[Op] = [Create("startup_metric", m, uid, _snapshot_at(m)) for m in startup.metrics]
     timed += use.creates
     end = datetime.combine(config.as_of, dashboards.SNAPSHOT_TIME)
-    opened = min(end, rng.choice(use.creates).at)
-    timed += loans.build_loan(rng, tenant_id=ctx.tenant_id, startup=startup.profile, borrower_id=uid,
-                              lenders=ctx.investors(), opened_at=opened, end=end)
+    chosen_at = rng.choice(use.creates).at
+    assert chosen_at is not None  # every platform-use create has its time
+    opened = min(end, chosen_at)
+    timed += loans.build_loan(
+        rng,
+        tenant_id=ctx.tenant_id,
+        startup=startup.profile,
+        borrower_id=uid,
+        lenders=ctx.investors(),
+        opened_at=opened,
+        end=end,
+    )
     if via == "publisher":
         return list(_published(startup, by_time(timed)))
     head: list[Op] = [
         Create("user", startup.founder, ctx.admin_id),
         Create("startup", startup.profile, uid),
-        Create("user_startup", {"tenant_id": ctx.tenant_id, "user_id": uid,
-                                "startup_id": startup.startup_id, "role": "founder", "is_primary": True}, uid),
+        Create(
+            "user_startup",
+            {
+                "tenant_id": ctx.tenant_id,
+                "user_id": uid,
+                "startup_id": startup.startup_id,
+                "role": "founder",
+                "is_primary": True,
+            },
+            uid,
+        ),
     ]
-    tokens = {"subscription_tier": rng.choice(("Starter", "Growth", "Scale")), "subscription_status": "active",
-              "aux_tokens_earned_total": use.tokens_earned, "aux_tokens_spent_total": use.tokens_spent,
-              "aux_token_balance": use.tokens_earned - use.tokens_spent}
-    tail = Update("startup", {"startup_id": startup.startup_id},
-                  {**startup.latest, "platform_subscription": tokens}, uid)
+    tokens = {
+        "subscription_tier": rng.choice(("Starter", "Growth", "Scale")),
+        "subscription_status": "active",
+        "aux_tokens_earned_total": use.tokens_earned,
+        "aux_tokens_spent_total": use.tokens_spent,
+        "aux_token_balance": use.tokens_earned - use.tokens_spent,
+    }
+    tail = Update(
+        "startup", {"startup_id": startup.startup_id}, {**startup.latest, "platform_subscription": tokens}, uid
+    )
     return [*head, *by_time(timed), tail]
 
 
@@ -117,10 +144,15 @@ def _published(startup: StartupSeries, ops: list[Op]) -> Iterator[Op]:
             yield Publish(action, op.at)
 
 
+def _dashboard_unit(config: WorkloadConfig, t: int, ctx: tenants.TenantContext) -> list[Op]:
+    return list(_dashboard_ops(config, t, ctx))
+
+
 def _dashboard_ops(config: WorkloadConfig, t: int, ctx: tenants.TenantContext) -> Iterator[Op]:
     for n, user in enumerate(u for u in ctx.users if u["user_type"] in dashboards.METRICS):
         rng = random.Random(sub_seed(config.seed, "dashboard", t, n))
         series = config.series_config(user["user_type"], _pick_trend(config, rng), rng.getrandbits(63))
-        for point in dashboards.generate_dashboard(series, tenant_id=ctx.tenant_id,
-                                                   subject_id=user["user_id"], as_of=config.as_of):
+        for point in dashboards.generate_dashboard(
+            series, tenant_id=ctx.tenant_id, subject_id=user["user_id"], as_of=config.as_of
+        ):
             yield Publish(events.dashboard_event(point), point.recorded_at)

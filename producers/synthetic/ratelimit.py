@@ -26,9 +26,14 @@ class TokenBucket:
         sleep: blocks for some seconds.
     """
 
-    def __init__(self, rate: float, *, burst: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError(f"rate must be > 0 and burst >= 1, got rate={rate}, burst={burst}")
         self.rate, self.burst = float(rate), float(burst)

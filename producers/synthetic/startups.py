@@ -16,9 +16,10 @@ Pure. The invariants every generated startup keeps, at every point and in its pr
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Sequence
+from typing import Any
 
 from producers.synthetic import names, trends
 from producers.synthetic.config import SyntheticDataConfig
@@ -92,8 +93,12 @@ def build_startup(config: SyntheticDataConfig, *, tenant_id: str, as_of: date) -
     metrics = _metrics(rng, config, stage, model, static, tenant_id, startup_id, days)
     founder = _founder(rng, tenant_id, founder_id, company, as_of)
     profile = {
-        "tenant_id": tenant_id, "startup_id": startup_id, "company_name": company,
-        "tagline": f"{industry} for the next billion users", "industry": industry, "stage": stage,
+        "tenant_id": tenant_id,
+        "startup_id": startup_id,
+        "company_name": company,
+        "tagline": f"{industry} for the next billion users",
+        "industry": industry,
+        "stage": stage,
         "elevator_pitch": f"{company} helps {industry.lower()} teams grow with {model.lower()}",
         "description": f"{company} is a {stage} {industry} company ({model}).",
         "company_details": _company_details(rng, company, model, history, days[0]),
@@ -114,69 +119,109 @@ def _funding_history(rng: random.Random, stage: str, series_start: date) -> list
     first = 2 if top >= 2 and rng.random() < 0.3 else 1  # some start at Seed
     when = series_start - timedelta(days=rng.randint(30, 540))
     rounds = []
-    for name in reversed(STAGES[first:top + 1]):
+    for name in reversed(STAGES[first : top + 1]):
         low, high = _STAGE[name].round_usd
         lead, *others = rng.sample(names.INVESTOR_FIRMS, rng.randint(1, 3))
-        rounds.append({"date": when.isoformat(), "round": name,
-                       "amount": round(rng.uniform(low, high), -3), "investors": [lead, *others]})
+        rounds.append(
+            {
+                "date": when.isoformat(),
+                "round": name,
+                "amount": round(rng.uniform(low, high), -3),
+                "investors": [lead, *others],
+            }
+        )
         when -= timedelta(days=rng.randint(240, 600))
     return rounds[::-1]
 
 
-def _static_finance(rng: random.Random, stage: str, model: str,
-                    history: list[dict[str, Any]]) -> dict[str, Any]:
+def _static_finance(rng: random.Random, stage: str, model: str, history: list[dict[str, Any]]) -> dict[str, Any]:
     arpa, margin, seats = _MODELS[model]
     last = history[-1] if history else None
     cash0 = last["amount"] * rng.uniform(0.45, 0.95) if last else rng.uniform(20_000, 150_000)
-    out = {"arpa": rng.uniform(*arpa), "gross_margin": round(rng.uniform(*margin), 2),
-           "seats": rng.randint(*seats), "active_ratio": rng.uniform(0.55, 0.9),
-           "cost_per_head": rng.uniform(*_STAGE[stage].cost_per_head),
-           "opex_ratio": rng.uniform(0.1, 0.3), "growth_spend": rng.uniform(0.25, 0.6), "cash0": cash0,
-           "total_funding_raised": sum(r["amount"] for r in history)}
+    out = {
+        "arpa": rng.uniform(*arpa),
+        "gross_margin": round(rng.uniform(*margin), 2),
+        "seats": rng.randint(*seats),
+        "active_ratio": rng.uniform(0.55, 0.9),
+        "cost_per_head": rng.uniform(*_STAGE[stage].cost_per_head),
+        "opex_ratio": rng.uniform(0.1, 0.3),
+        "growth_spend": rng.uniform(0.25, 0.6),
+        "cash0": cash0,
+        "total_funding_raised": sum(r["amount"] for r in history),
+    }
     if last:
-        out.update(last_funding_round=last["round"], last_funding_date=last["date"],
-                   last_funding_amount=last["amount"],
-                   valuation=round(last["amount"] / rng.uniform(0.12, 0.25), -3))
+        out.update(
+            last_funding_round=last["round"],
+            last_funding_date=last["date"],
+            last_funding_amount=last["amount"],
+            valuation=round(last["amount"] / rng.uniform(0.12, 0.25), -3),
+        )
     return out
 
 
-def _metrics(rng: random.Random, config: SyntheticDataConfig, stage: str, model: str,
-             static: dict[str, Any], tenant_id: str, startup_id: str,
-             days: list[date]) -> list[dict[str, Any]]:
+def _metrics(
+    rng: random.Random,
+    config: SyntheticDataConfig,
+    stage: str,
+    model: str,
+    static: dict[str, Any],
+    tenant_id: str,
+    startup_id: str,
+    days: list[date],
+) -> list[dict[str, Any]]:
     offsets = [(d - days[0]).days for d in days]
     p, trend, var = _STAGE[stage], config.trend, config.variance
     mrr = trends.series(rng, offsets, start=rng.uniform(*p.mrr), trend=trend, variance=var)
     arpa = trends.series(rng, offsets, start=static["arpa"], trend="stable", variance=var / 2)
-    churn = trends.series(rng, offsets, start=rng.uniform(0.01, 0.07), trend=trend, variance=var,
-                          direction=-1, lower=0.002, upper=0.5)
+    churn = trends.series(
+        rng, offsets, start=rng.uniform(0.01, 0.07), trend=trend, variance=var, direction=-1, lower=0.002, upper=0.5
+    )
     cac_ratio = rng.uniform(1.5, 6.0)  # LTV/CAC at the first point
-    cac = trends.series(rng, offsets, start=static["arpa"] * static["gross_margin"] / churn[0] / cac_ratio,
-                        trend=trend, variance=var, direction=-1, lower=1.0)
-    expansion = trends.series(rng, offsets, start=rng.uniform(0.005, 0.04), trend=trend,
-                              variance=var, scale=0.02, lower=0.0, upper=0.2)
-    team = trends.integer_series(rng, offsets, start=rng.randint(*p.team), trend=trend,
-                                 variance=var, lower=1)
-    sse = trends.integer_series(rng, offsets, start=rng.randint(35, 80), trend=trend, variance=var,
-                                scale=50.0, lower=0, upper=100)
-    cash, out = float(static["cash0"]), []
+    cac = trends.series(
+        rng,
+        offsets,
+        start=static["arpa"] * static["gross_margin"] / churn[0] / cac_ratio,
+        trend=trend,
+        variance=var,
+        direction=-1,
+        lower=1.0,
+    )
+    expansion = trends.series(
+        rng, offsets, start=rng.uniform(0.005, 0.04), trend=trend, variance=var, scale=0.02, lower=0.0, upper=0.2
+    )
+    team = trends.integer_series(rng, offsets, start=rng.randint(*p.team), trend=trend, variance=var, lower=1)
+    sse = trends.integer_series(
+        rng, offsets, start=rng.randint(35, 80), trend=trend, variance=var, scale=50.0, lower=0, upper=100
+    )
+    cash = float(static["cash0"])
+    out: list[dict[str, Any]] = []
     for i, day in enumerate(days):
         monthly = max(1, round(mrr[i]))
-        expenses = (team[i] * static["cost_per_head"] * (1 + static["opex_ratio"])
-                    + monthly * static["growth_spend"])
+        expenses = team[i] * static["cost_per_head"] * (1 + static["opex_ratio"]) + monthly * static["growth_spend"]
         burn = max(1, round(max(expenses - monthly * static["gross_margin"], 0.1 * expenses)))
         if i:
             cash = max(0.0, cash - out[-1]["burn_rate"] * (offsets[i] - offsets[i - 1]) / 30)
         customers = max(1, round(monthly / arpa[i]))
-        out.append({
-            "tenant_id": tenant_id, "startup_id": startup_id, "date": day.isoformat(),
-            "mrr": monthly, "arr": 12 * monthly, "total_customers": customers,
-            "active_users_monthly": round(customers * static["seats"] * static["active_ratio"]),
-            "churn_rate": round(churn[i], 4),
-            "nrr": round((1 + expansion[i] - churn[i]) ** 12, 3),
-            "cac": round(cac[i], 2), "ltv": round(arpa[i] * static["gross_margin"] / churn[i], 2),
-            "sse_score": sse[i], "cash_balance": round(cash), "burn_rate": burn,
-            "runway_months": round(round(cash) / burn, 1), "team_size": team[i],
-        })
+        out.append(
+            {
+                "tenant_id": tenant_id,
+                "startup_id": startup_id,
+                "date": day.isoformat(),
+                "mrr": monthly,
+                "arr": 12 * monthly,
+                "total_customers": customers,
+                "active_users_monthly": round(customers * static["seats"] * static["active_ratio"]),
+                "churn_rate": round(churn[i], 4),
+                "nrr": round((1 + expansion[i] - churn[i]) ** 12, 3),
+                "cac": round(cac[i], 2),
+                "ltv": round(arpa[i] * static["gross_margin"] / churn[i], 2),
+                "sse_score": sse[i],
+                "cash_balance": round(cash),
+                "burn_rate": burn,
+                "runway_months": round(round(cash) / burn, 1),
+                "team_size": team[i],
+            }
+        )
     return out
 
 
@@ -185,58 +230,88 @@ def _snapshot(point: dict[str, Any], static: dict[str, Any]) -> dict[str, Any]:
     finance_keys = ("mrr", "arr", "cash_balance", "runway_months", "cac", "ltv", "churn_rate", "nrr")
     financial = {k: point[k] for k in finance_keys}
     financial.update(
-        revenue_last_month=point["mrr"], monthly_burn_rate=point["burn_rate"],
-        ltv_cac_ratio=round(point["ltv"] / point["cac"], 2), gross_margin=static["gross_margin"],
-        **{k: static[k] for k in ("total_funding_raised", "last_funding_round", "last_funding_date",
-                                  "last_funding_amount", "valuation") if k in static})
+        revenue_last_month=point["mrr"],
+        monthly_burn_rate=point["burn_rate"],
+        ltv_cac_ratio=round(point["ltv"] / point["cac"], 2),
+        gross_margin=static["gross_margin"],
+        **{
+            k: static[k]
+            for k in (
+                "total_funding_raised",
+                "last_funding_round",
+                "last_funding_date",
+                "last_funding_amount",
+                "valuation",
+            )
+            if k in static
+        },
+    )
     return {
         "sse_score": point["sse_score"],
         "funding_readiness_score": max(0, min(100, point["sse_score"] - 6)),
         "financial_metrics": financial,
-        "traction_metrics": {"total_customers": point["total_customers"],
-                             "active_users_monthly": point["active_users_monthly"],
-                             "customer_retention_rate": round(1 - point["churn_rate"], 4)},
+        "traction_metrics": {
+            "total_customers": point["total_customers"],
+            "active_users_monthly": point["active_users_monthly"],
+            "customer_retention_rate": round(1 - point["churn_rate"], 4),
+        },
         "team_operations": {"total_employees": point["team_size"]},
     }
 
 
-def _company_details(rng: random.Random, company: str, model: str, history: list[dict[str, Any]],
-                     series_start: date) -> dict[str, Any]:
+def _company_details(
+    rng: random.Random, company: str, model: str, history: list[dict[str, Any]], series_start: date
+) -> dict[str, Any]:
     first = date.fromisoformat(history[0]["date"]) if history else series_start
     founded = first - timedelta(days=rng.randint(60, 700))
     city, country = rng.choice(names.CITIES)
     return {
-        "legal_name": f"{company} Inc.", "incorporation_country": country,
+        "legal_name": f"{company} Inc.",
+        "incorporation_country": country,
         "incorporation_date": (founded + timedelta(days=rng.randint(0, 90))).isoformat(),
         "company_registration_number": f"RC-{rng.randrange(10**8):08d}",
         "tax_id": f"{rng.randrange(10**2):02d}-{rng.randrange(10**7):07d}",
         "headquarters_address": {"city": city, "country": country},
-        "website_url": f"https://{names.slug(company)}.example", "founded_date": founded.isoformat(),
+        "website_url": f"https://{names.slug(company)}.example",
+        "founded_date": founded.isoformat(),
         "business_model": model,
     }
 
 
 def _investors(history: list[dict[str, Any]]) -> dict[str, Any]:
     investors = list(dict.fromkeys(i for r in history for i in r["investors"]))
-    return {"total_funding_rounds": len(history), "investors": investors,
-            "lead_investors": list(dict.fromkeys(r["investors"][0] for r in history)),
-            "funding_history": history}
+    return {
+        "total_funding_rounds": len(history),
+        "investors": investors,
+        "lead_investors": list(dict.fromkeys(r["investors"][0] for r in history)),
+        "funding_history": history,
+    }
 
 
 def _esg(rng: random.Random) -> dict[str, Any]:
-    return {"sdg_alignment": sorted(rng.sample(range(1, 18), rng.randint(1, 3))),
-            "environmental_impact_score": rng.randint(40, 95),
-            "social_impact_score": rng.randint(40, 95), "governance_score": rng.randint(40, 95),
-            "diversity_metrics": {"gender_diversity": round(rng.uniform(0.1, 0.6), 2)}}
+    return {
+        "sdg_alignment": sorted(rng.sample(range(1, 18), rng.randint(1, 3))),
+        "environmental_impact_score": rng.randint(40, 95),
+        "social_impact_score": rng.randint(40, 95),
+        "governance_score": rng.randint(40, 95),
+        "diversity_metrics": {"gender_diversity": round(rng.uniform(0.1, 0.6), 2)},
+    }
 
 
 def _founder(rng: random.Random, tenant_id: str, user_id: str, company: str, as_of: date) -> dict[str, Any]:
     full = names.person_name(rng)
     return {
-        "tenant_id": tenant_id, "user_id": user_id, "full_name": full, "user_type": "startup_founder",
+        "tenant_id": tenant_id,
+        "user_id": user_id,
+        "full_name": full,
+        "user_type": "startup_founder",
         "email": f"{names.slug(full).replace('-', '.')}@{names.slug(company)}.example",
-        "password_hash": "$2b$12$" + "%053x" % rng.getrandbits(212), "company_name": company,
-        "job_title": "CEO & Founder", "email_verified": True, "onboarding_completed": True,
-        "onboarding_step": 5, "referral_source": rng.choice(("google_ads", "referral", "event", "linkedin")),
+        "password_hash": "$2b$12$" + f"{rng.getrandbits(212):053x}",
+        "company_name": company,
+        "job_title": "CEO & Founder",
+        "email_verified": True,
+        "onboarding_completed": True,
+        "onboarding_step": 5,
+        "referral_source": rng.choice(("google_ads", "referral", "event", "linkedin")),
         "last_login": datetime.combine(as_of, SNAPSHOT_TIME) - timedelta(minutes=rng.randint(0, 4_000)),
     }

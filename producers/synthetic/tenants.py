@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from producers.synthetic import names
 
-__all__ = ["TenantContext", "build_tenant", "tenant_id", "INVESTOR_TYPES", "STAFF_PER_TYPE"]
+__all__ = ["INVESTOR_TYPES", "STAFF_PER_TYPE", "TenantContext", "build_tenant", "tenant_id"]
 
 #: Dashboard users per tenant, by type (the founders come with their startups).
 STAFF_PER_TYPE: dict[str, int] = {
-    "venture_capital": 2, "angel_investor": 3, "corporate_partner": 2, "government": 1,
-    "esg_funder": 1, "impact_investor": 1,
+    "venture_capital": 2,
+    "angel_investor": 3,
+    "corporate_partner": 2,
+    "government": 1,
+    "esg_funder": 1,
+    "impact_investor": 1,
 }
 #: User types an investor match can point at.
 INVESTOR_TYPES = ("venture_capital", "angel_investor", "impact_investor", "esg_funder")
@@ -30,13 +34,20 @@ _PARTNERS = (
     ("OpenBank", "banking", "Fee-free business account for a year", 600.0),
     ("GrowthAds", "marketing", "$2k ad credits", 2_000.0),
 )
-_EVENTS = (("Demo Day", "demo_day"), ("Investor Office Hours", "office_hours"),
-           ("Founder Summit", "conference"), ("Pitch Clinic", "workshop"))
+_EVENTS = (
+    ("Demo Day", "demo_day"),
+    ("Investor Office Hours", "office_hours"),
+    ("Founder Summit", "conference"),
+    ("Pitch Clinic", "workshop"),
+)
 #: (name, category, aux tokens) of the activities catalogue (seed 000's gamification).
 CATALOG = (
-    ("metric_update", "financial", 50), ("document_upload", "fundraising", 25),
-    ("pitch_practice", "fundraising", 40), ("customer_interview", "product", 30),
-    ("mentor_session", "growth", 35), ("event_attendance", "community", 20),
+    ("metric_update", "financial", 50),
+    ("document_upload", "fundraising", 25),
+    ("pitch_practice", "fundraising", 40),
+    ("customer_interview", "product", 30),
+    ("mentor_session", "growth", 35),
+    ("event_attendance", "community", 20),
 )
 
 
@@ -76,38 +87,64 @@ def build_tenant(seed: int, index: int, *, as_of: date, days: int) -> TenantCont
     chosen = _PARTNERS[: rng.randint(2, len(_PARTNERS))]
     partners = [_partner(rng, tid, name, category, offering) for name, category, offering, _ in chosen]
     benefits = {p["partner_id"]: (p["offering"], value) for p, (*_, value) in zip(partners, chosen)}
-    start = datetime.combine(as_of - timedelta(days=days), time(15, 0, tzinfo=timezone.utc))
-    events = [_event(rng, tid, title, kind, start + timedelta(days=rng.randint(0, days)))
-              for title, kind in _EVENTS[1:]]
+    start = datetime.combine(as_of - timedelta(days=days), time(15, 0, tzinfo=UTC))
+    events = [
+        _event(rng, tid, title, kind, start + timedelta(days=rng.randint(0, days))) for title, kind in _EVENTS[1:]
+    ]
     events.append(_event(rng, tid, "Demo Day", "demo_day", start + timedelta(days=days + 30)))
-    catalog = [{"tenant_id": tid, "activity_type_id": names.seeded_uuid(rng), "name": name,
-                "description": name.replace("_", " ").capitalize(), "category": category,
-                "aux_tokens_reward": tokens} for name, category, tokens in CATALOG]
-    return TenantContext(tid, admin["user_id"], tuple(users), tuple(partners), benefits,
-                         tuple(events), tuple(catalog))
+    catalog = [
+        {
+            "tenant_id": tid,
+            "activity_type_id": names.seeded_uuid(rng),
+            "name": name,
+            "description": name.replace("_", " ").capitalize(),
+            "category": category,
+            "aux_tokens_reward": tokens,
+        }
+        for name, category, tokens in CATALOG
+    ]
+    return TenantContext(tid, admin["user_id"], tuple(users), tuple(partners), benefits, tuple(events), tuple(catalog))
 
 
 def _user(rng: random.Random, tid: str, user_type: str, title: str | None) -> dict[str, Any]:
     full = names.person_name(rng)
     firm = rng.choice(names.INVESTOR_FIRMS) if user_type != "government" else "Enterprise Agency"
     return {
-        "tenant_id": tid, "user_id": names.seeded_uuid(rng), "full_name": full, "user_type": user_type,
+        "tenant_id": tid,
+        "user_id": names.seeded_uuid(rng),
+        "full_name": full,
+        "user_type": user_type,
         "email": f"{names.slug(full).replace('-', '.')}@{names.slug(firm)}.example",
-        "company_name": firm, "job_title": title or user_type.replace("_", " ").title(),
-        "email_verified": True, "onboarding_completed": True,
+        "company_name": firm,
+        "job_title": title or user_type.replace("_", " ").title(),
+        "email_verified": True,
+        "onboarding_completed": True,
     }
 
 
 def _partner(rng: random.Random, tid: str, name: str, category: str, offering: str) -> dict[str, Any]:
-    return {"tenant_id": tid, "partner_id": names.seeded_uuid(rng), "name": name,
-            "description": f"{name}: {offering}", "category": category, "offering": offering,
-            "tier": rng.choice(("Silver", "Gold", "Platinum")),
-            "contact_email": f"partners@{names.slug(name)}.example",
-            "api_key": f"sk_live_{rng.getrandbits(96):024x}"}
+    return {
+        "tenant_id": tid,
+        "partner_id": names.seeded_uuid(rng),
+        "name": name,
+        "description": f"{name}: {offering}",
+        "category": category,
+        "offering": offering,
+        "tier": rng.choice(("Silver", "Gold", "Platinum")),
+        "contact_email": f"partners@{names.slug(name)}.example",
+        "api_key": f"sk_live_{rng.getrandbits(96):024x}",
+    }
 
 
 def _event(rng: random.Random, tid: str, title: str, kind: str, starts: datetime) -> dict[str, Any]:
-    return {"tenant_id": tid, "event_id": names.seeded_uuid(rng), "title": title,
-            "event_type": kind, "starts_at": starts, "ends_at": starts + timedelta(hours=3),
-            "is_virtual": rng.random() < 0.5, "capacity": rng.choice((50, 100, 250)),
-            "tags": ["founders", kind]}
+    return {
+        "tenant_id": tid,
+        "event_id": names.seeded_uuid(rng),
+        "title": title,
+        "event_type": kind,
+        "starts_at": starts,
+        "ends_at": starts + timedelta(hours=3),
+        "is_virtual": rng.random() < 0.5,
+        "capacity": rng.choice((50, 100, 250)),
+        "tags": ["founders", kind],
+    }

@@ -21,11 +21,14 @@ from collections.abc import Sequence
 
 from producers.synthetic.config import Trend
 
-__all__ = ["DRIFT_PER_30_DAYS", "noise_sigma", "offsets", "series", "integer_series"]
+__all__ = ["DRIFT_PER_30_DAYS", "integer_series", "noise_sigma", "offsets", "series"]
 
 #: Relative (log) change per 30 days in the good direction (``stable``/``volatile``: none).
 DRIFT_PER_30_DAYS: dict[str, float] = {
-    "improving": 0.08, "declining": -0.06, "stable": 0.0, "volatile": 0.0,
+    "improving": 0.08,
+    "declining": -0.06,
+    "stable": 0.0,
+    "volatile": 0.0,
 }
 _VOLATILE_FACTOR = 3.0
 _PERSISTENCE = 0.6
@@ -50,9 +53,18 @@ def offsets(count: int, time_range_days: int) -> list[int]:
     return [math.floor(i * step + 0.5) for i in range(count)]
 
 
-def series(rng: random.Random, days: Sequence[float], *, start: float, trend: Trend,
-           variance: float, direction: int = 1, scale: float | None = None,
-           lower: float | None = 0.0, upper: float | None = None) -> list[float]:
+def series(
+    rng: random.Random,
+    days: Sequence[float],
+    *,
+    start: float,
+    trend: Trend,
+    variance: float,
+    direction: int = 1,
+    scale: float | None = None,
+    lower: float | None = 0.0,
+    upper: float | None = None,
+) -> list[float]:
     """Values at ``days`` (offsets from the first point) following ``trend``.
 
     Args:
@@ -79,12 +91,30 @@ def series(rng: random.Random, days: Sequence[float], *, start: float, trend: Tr
     return out
 
 
-def integer_series(rng: random.Random, days: Sequence[float], *, start: float, trend: Trend,
-                   variance: float, direction: int = 1, scale: float | None = None,
-                   lower: int = 0, upper: int | None = None) -> list[int]:
+def integer_series(
+    rng: random.Random,
+    days: Sequence[float],
+    *,
+    start: float,
+    trend: Trend,
+    variance: float,
+    direction: int = 1,
+    scale: float | None = None,
+    lower: int = 0,
+    upper: int | None = None,
+) -> list[int]:
     """:func:`series` rounded to whole numbers (counts, scores), clamped to the bounds."""
-    values = series(rng, days, start=start, trend=trend, variance=variance,
-                    direction=direction, scale=scale, lower=lower, upper=upper)
+    values = series(
+        rng,
+        days,
+        start=start,
+        trend=trend,
+        variance=variance,
+        direction=direction,
+        scale=scale,
+        lower=lower,
+        upper=upper,
+    )
     return [int(_clamp(math.floor(v + 0.5), lower, upper)) for v in values]
 
 

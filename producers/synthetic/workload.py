@@ -31,7 +31,7 @@ from producers.synthetic.ops import Create, Op, Publish, Unit, Update
 from producers.synthetic.ratelimit import TokenBucket
 from schemas.errors import PipelineError
 
-__all__ = ["EventSink", "Progress", "ProgressCallback", "run_workload", "MAX_ERRORS"]
+__all__ = ["MAX_ERRORS", "EventSink", "Progress", "ProgressCallback", "run_workload"]
 
 #: Error messages kept in the summary (the counts are always complete).
 MAX_ERRORS = 20
@@ -61,11 +61,15 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-def run_workload(phases: Sequence[Sequence[Unit]], *,
-                 repository: Callable[[], Repository] | None = None,
-                 publisher: EventSink | None = None, threads: int = 4,
-                 limiter: TokenBucket | None = None,
-                 on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+def run_workload(
+    phases: Sequence[Sequence[Unit]],
+    *,
+    repository: Callable[[], Repository] | None = None,
+    publisher: EventSink | None = None,
+    threads: int = 4,
+    limiter: TokenBucket | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
     """Apply every op; returns counts per entity and outcome.
 
     Args:
@@ -97,9 +101,10 @@ def run_workload(phases: Sequence[Sequence[Unit]], *,
         for phase in phases:
             done, _ = wait([pool.submit(run_unit, u) for u in phase], return_when=FIRST_EXCEPTION)
             for future in done:
-                if future.exception() is not None:  # a bug, not a data error: stop the run
+                error = future.exception()
+                if error is not None:  # a bug, not a data error: stop the run
                     pool.shutdown(cancel_futures=True)
-                    raise future.exception()
+                    raise error
     if publisher is not None:
         tally.flush_failures(publisher.flush().failed)
     return tally.summary()
@@ -145,8 +150,9 @@ class _Tally:
                 self._failed += 1
                 self._counts[op.entity]["failed"] += 1
                 if len(self._errors) < MAX_ERRORS:
-                    self._errors.append({"unit": label, "entity": op.entity,
-                                         "error": f"{type(outcome).__name__}: {outcome}"})
+                    self._errors.append(
+                        {"unit": label, "entity": op.entity, "error": f"{type(outcome).__name__}: {outcome}"}
+                    )
             else:
                 self._counts[op.entity][outcome] += 1
             progress = self._progress()
@@ -169,8 +175,13 @@ class _Tally:
                 self._counts[entity]["failed"] += 1
                 self._failed += 1
                 if len(self._errors) < MAX_ERRORS:
-                    self._errors.append({"unit": "publisher.flush", "entity": entity,
-                                         "error": f"{failure.error_code}: {failure.message}"})
+                    self._errors.append(
+                        {
+                            "unit": "publisher.flush",
+                            "entity": entity,
+                            "error": f"{failure.error_code}: {failure.message}",
+                        }
+                    )
 
     def summary(self) -> dict[str, Any]:
         with self._lock:
@@ -178,9 +189,16 @@ class _Tally:
             total = sum(sum(c.values()) for c in entities.values())
             skipped = sum(c.get("skipped", 0) for c in entities.values())
             failed = sum(c.get("failed", 0) for c in entities.values())
-            return {"entities": entities, "errors": list(self._errors),
-                    "summary": {"total": total, "succeeded": total - failed - skipped,
-                                "failed": failed, "skipped": skipped}}
+            return {
+                "entities": entities,
+                "errors": list(self._errors),
+                "summary": {
+                    "total": total,
+                    "succeeded": total - failed - skipped,
+                    "failed": failed,
+                    "skipped": skipped,
+                },
+            }
 
     def _progress(self) -> Progress:
         return Progress(self._units_done, self._units_total, self._ops, self._failed)

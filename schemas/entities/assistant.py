@@ -11,7 +11,7 @@ from typing import Literal
 
 from schemas.entities.base import AuditedModel, Json
 
-__all__ = ["AssistantUser", "AssistantDocument"]
+__all__ = ["AssistantDocument", "AssistantUser"]
 
 
 class AssistantUser(AuditedModel):

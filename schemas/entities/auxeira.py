@@ -8,7 +8,8 @@ access patterns; their specs in :mod:`schemas.catalog` say which GSI serves whic
 
 from __future__ import annotations
 
-from datetime import date as Date, datetime
+from datetime import date as Date
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
@@ -16,20 +17,48 @@ from pydantic import Field
 from schemas.entities.base import EntityModel, Json, TenantModel
 
 __all__ = [
-    "User", "CompanyDetails", "Startup", "StartupMetric", "Activity", "Document",
-    "ChatbotConversation", "ChatbotMessage", "ActivitySubmission", "PeerAssessment",
-    "Event", "EventRegistration", "Partner", "PartnerActivation", "InvestorMatch",
-    "ReadinessItem", "Notification", "UserSession", "UserStartup", "CatalogActivity",
     "USER_TYPES",
+    "Activity",
+    "ActivitySubmission",
+    "CatalogActivity",
+    "ChatbotConversation",
+    "ChatbotMessage",
+    "CompanyDetails",
+    "Document",
+    "Event",
+    "EventRegistration",
+    "InvestorMatch",
+    "Notification",
+    "Partner",
+    "PartnerActivation",
+    "PeerAssessment",
+    "ReadinessItem",
+    "Startup",
+    "StartupMetric",
+    "User",
+    "UserSession",
+    "UserStartup",
 ]
 
 USER_TYPES = (
-    "startup_founder", "venture_capital", "angel_investor", "corporate_partner",
-    "government", "esg_funder", "impact_investor", "admin",
+    "startup_founder",
+    "venture_capital",
+    "angel_investor",
+    "corporate_partner",
+    "government",
+    "esg_funder",
+    "impact_investor",
+    "admin",
 )
 UserType = Literal[
-    "startup_founder", "venture_capital", "angel_investor", "corporate_partner",
-    "government", "esg_funder", "impact_investor", "admin",
+    "startup_founder",
+    "venture_capital",
+    "angel_investor",
+    "corporate_partner",
+    "government",
+    "esg_funder",
+    "impact_investor",
+    "admin",
 ]
 Stage = Literal["Idea", "Pre-Seed", "Seed", "Series A", "Series B", "Series C", "Growth"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["EntityModel", "AuditedModel", "TenantModel", "Json"]
+__all__ = ["AuditedModel", "EntityModel", "Json", "TenantModel"]
 
 #: A nested attribute kept as plain JSON (maps, lists of maps).
 Json = dict[str, Any]
@@ -16,8 +16,7 @@ Json = dict[str, Any]
 class EntityModel(BaseModel):
     """Strict model: unknown attributes are errors, so a typo never reaches a table."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True,
-                              allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True, allow_inf_nan=False)
 
 
 class AuditedModel(EntityModel):

@@ -25,17 +25,23 @@ and the consistency checks compute.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any, Iterable, Literal, Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
 from schemas.entities.base import Json, TenantModel
 
 __all__ = [
-    "Loan", "LoanParticipant", "LOAN_STATUSES", "PARTICIPANT_STATUSES",
-    "LOAN_COMPUTED_FIELDS", "PARTICIPANT_CONTRIBUTES", "funding_summary",
+    "LOAN_COMPUTED_FIELDS",
+    "LOAN_STATUSES",
+    "PARTICIPANT_CONTRIBUTES",
+    "PARTICIPANT_STATUSES",
+    "Loan",
+    "LoanParticipant",
+    "funding_summary",
 ]
 
 LOAN_STATUSES = ("draft", "open", "funded", "active", "repaid", "defaulted", "cancelled")
@@ -48,9 +54,15 @@ Money = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
 
 #: Kept by the counters projection (counters table), never stored on the loan item.
 LOAN_COMPUTED_FIELDS: tuple[str, ...] = (
-    "total_funded", "funding_percentage", "participant_count", "accepted_participant_count",
-    "pending_participant_count", "is_fully_funded", "average_contribution",
-    "largest_contribution", "smallest_contribution",
+    "total_funded",
+    "funding_percentage",
+    "participant_count",
+    "accepted_participant_count",
+    "pending_participant_count",
+    "is_fully_funded",
+    "average_contribution",
+    "largest_contribution",
+    "smallest_contribution",
 )
 
 #: The participant fields the computed fields depend on (with the loan's ``amount``).

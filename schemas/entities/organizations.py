@@ -15,7 +15,7 @@ from pydantic import Field
 
 from schemas.entities.base import AuditedModel, Json
 
-__all__ = ["Organization", "Member", "Invitation", "GithubData", "TeamReport"]
+__all__ = ["GithubData", "Invitation", "Member", "Organization", "TeamReport"]
 
 _EPOCH_SECONDS_MAX = 10_000_000_000  # year 2286: anything larger is milliseconds
 

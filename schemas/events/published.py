@@ -22,18 +22,18 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from schemas.events.registry import PublishedEvent, register
 from schemas.entities.auxeira import UserType
 from schemas.entities.base import Json
+from schemas.events.registry import PublishedEvent, register
 
 __all__ = [
-    "PageView",
-    "FeatureUse",
     "ChatbotTurn",
-    "StripeMrrSync",
-    "QuickBooksSync",
-    "GamificationAction",
     "DashboardMetricRecorded",
+    "FeatureUse",
+    "GamificationAction",
+    "PageView",
+    "QuickBooksSync",
+    "StripeMrrSync",
 ]
 
 Id = Annotated[str, Field(min_length=1, max_length=128)]
@@ -194,9 +194,8 @@ class QuickBooksSync(PublishedEvent):
     @classmethod
     def _runway_is_cash_over_burn(cls, runway: float | None, info: ValidationInfo) -> float | None:
         cash, burn = info.data.get("cash_balance"), info.data.get("burn_rate")
-        if runway is not None and cash is not None and burn:
-            if not _close(runway, cash / burn):
-                raise ValueError(f"must be cash_balance / burn_rate ({cash / burn:.2f}), got {runway:.2f}")
+        if runway is not None and cash is not None and burn and not _close(runway, cash / burn):
+            raise ValueError(f"must be cash_balance / burn_rate ({cash / burn:.2f}), got {runway:.2f}")
         return runway
 
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, field_validator
@@ -52,16 +52,16 @@ from schemas.envelope import Action, Envelope, Source, event_id_for
 from schemas.errors import EntityValidationError, PipelineError
 
 __all__ = [
-    "PublishedEvent",
-    "EventRegistry",
     "REGISTRY",
+    "EventRegistry",
+    "EventValidationError",
+    "PublishedEvent",
+    "UnknownEventTypeError",
     "register",
     "to_envelope",
-    "UnknownEventTypeError",
-    "EventValidationError",
 ]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _ENTITY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _SUFFIX = "." + Action.RECORDED.value
@@ -244,8 +244,7 @@ def _check_fields(model: type[PublishedEvent]) -> None:
     named += [f for f in (model.version_field, model.actor_field) if f]
     missing = [name for name in named if name not in model.model_fields]
     if not model.key_fields or missing:
-        raise TypeError(f"{model.__name__}: key/id/tenant/version/actor fields "
-                        f"{missing or '()'} are not fields")
+        raise TypeError(f"{model.__name__}: key/id/tenant/version/actor fields {missing or '()'} are not fields")
 
 
 def _joined(event: PublishedEvent, fields: tuple[str, ...]) -> str:

@@ -17,19 +17,20 @@ plain in one pass instead of going through ``TypeDeserializer`` and then
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 
 __all__ = [
-    "to_dynamo",
-    "from_dynamo",
-    "serialize_item",
     "deserialize_item",
     "format_timestamp",
+    "from_dynamo",
     "number_error",
+    "serialize_item",
+    "to_dynamo",
     "utc_now",
 ]
 
@@ -57,10 +58,7 @@ def format_timestamp(value: datetime) -> str:
     time only if every timestamp has the same shape (``...05Z`` sorts after ``...05.5Z``).
     A naive datetime is taken to be UTC already.
     """
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    else:
-        value = value.astimezone(UTC)
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     # isoformat pads the year to four digits; strftime("%Y") does not on glibc.
     return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
@@ -106,7 +104,7 @@ def _to_dynamo_other(value: Any) -> Any:
     return value  # str/int subclasses, Decimal, bytes, Binary: boto3 takes them as they are
 
 
-def number_error(value: int | float) -> str | None:
+def number_error(value: float) -> str | None:
     """Why DynamoDB cannot store this number, or None when it can."""
     if isinstance(value, bool):
         return None

@@ -18,7 +18,7 @@ from types import ModuleType
 
 from schemas.errors import PoisonRecordError
 
-__all__ = ["MAGIC", "is_aggregated", "deaggregate", "kpl_module"]
+__all__ = ["MAGIC", "deaggregate", "is_aggregated", "kpl_module"]
 
 MAGIC = b"\xf3\x89\x9a\xc2"
 _DIGEST_BYTES = 16
@@ -41,13 +41,13 @@ def deaggregate(data: bytes) -> list[bytes]:
     """
     if not is_aggregated(data):
         return [data]
-    body, digest = data[len(MAGIC):-_DIGEST_BYTES], data[-_DIGEST_BYTES:]
+    body, digest = data[len(MAGIC) : -_DIGEST_BYTES], data[-_DIGEST_BYTES:]
     if hashlib.md5(body).digest() != digest:
         raise PoisonRecordError("KPL aggregated record: MD5 digest does not match its body")
     message = kpl_module().messages_pb2.AggregatedRecord()
     try:
         message.ParseFromString(body)
-    except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError or RuntimeError
+    except Exception as exc:
         raise PoisonRecordError(f"KPL aggregated record: protobuf does not parse: {exc}") from exc
     keys = len(message.partition_key_table)
     if any(record.partition_key_index >= keys for record in message.records):

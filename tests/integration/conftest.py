@@ -25,8 +25,12 @@ def local_stack_settings(tmp_path_factory: pytest.TempPathFactory) -> LocalStack
     else a private redis-server.
     """
     return LocalStackSettings(
-        state_dir=tmp_path_factory.mktemp("stack"), dynamodb_port=free_port(), kinesis_port=free_port(),
-        redis_url=os.environ.get("REDIS_URL"), redis_port=0, node_modules=NODE_MODULES,
+        state_dir=tmp_path_factory.mktemp("stack"),
+        dynamodb_port=free_port(),
+        kinesis_port=free_port(),
+        redis_url=os.environ.get("REDIS_URL"),
+        redis_port=0,
+        node_modules=NODE_MODULES,
     )
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from infra.tables import create_table_request
-
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -14,9 +12,10 @@ import pytest
 from consumers.projections.counter_items import histogram_attr
 from consumers.projections.counters import CounterDelta, CounterEvent, WriteOutcome, coalesce, pad_sequence
 from consumers.sinks.counters_dynamo import DynamoCounterSink
-from schemas.resources import COUNTERS_TABLE
 from consumers.sinks.counters_memory import InMemoryCounterSink
 from infra.local import Endpoints
+from infra.tables import create_table_request
+from schemas.resources import COUNTERS_TABLE
 
 pytestmark = pytest.mark.integration
 
@@ -73,12 +72,22 @@ def test_an_older_time_does_not_lower_last_activity_and_the_counts_still_land(si
 
 
 def test_a_parent_is_found_in_every_tenant_through_the_index(sink: DynamoCounterSink) -> None:
-    sink.write(coalesce([
-        CounterEvent(SHARD, pad_sequence("1"), "a", (CounterDelta("t1", "EVENT#e1", "registrations_count", add=1),
-                                                      CounterDelta("t2", "EVENT#e1", "registrations_count", add=4))),
-    ]))
+    sink.write(
+        coalesce(
+            [
+                CounterEvent(
+                    SHARD,
+                    pad_sequence("1"),
+                    "a",
+                    (
+                        CounterDelta("t1", "EVENT#e1", "registrations_count", add=1),
+                        CounterDelta("t2", "EVENT#e1", "registrations_count", add=4),
+                    ),
+                ),
+            ]
+        )
+    )
     assert sorted((i.tenant, i.values["registrations_count"]) for i in sink.find("EVENT#e1")) == [("t1", 1), ("t2", 4)]
-
 
 
 LOAN = "LOAN#l1"
@@ -104,8 +113,10 @@ def test_a_loans_target_and_buckets_follow_dynamodb_semantics(sink: DynamoCounte
         return sink.write(coalesce(records))
 
     # GIVEN the loan's target at version 4, and contributions of 2500.50 (twice, written two ways) and 0.01
-    write(loan_record(1, target(4, Decimal("12000.5")), bucket("2500.50", 1), bucket("0.01", 1)),
-          loan_record(2, bucket("2500.5", 1)))
+    write(
+        loan_record(1, target(4, Decimal("12000.5")), bucket("2500.50", 1), bucket("0.01", 1)),
+        loan_record(2, bucket("2500.5", 1)),
+    )
     # WHEN an older target arrives with the 0.01 withdrawn
     assert write(loan_record(3, target(3, 9000), bucket("0.01", -1))) == [WriteOutcome.APPLIED]
     # THEN the newer target stayed, the withdrawal landed, and the emptied bucket reads as no bucket
@@ -119,11 +130,13 @@ def test_a_loans_target_and_buckets_follow_dynamodb_semantics(sink: DynamoCounte
     # AND the in-memory sink given the same writes holds the same item, number types included
     assert sink.get("t1", LOAN) == reference.get("t1", LOAN)
     assert {k: type(v) for k, v in sink.get("t1", LOAN).values.items()} == {
-        k: type(v) for k, v in reference.get("t1", LOAN).values.items()}
+        k: type(v) for k, v in reference.get("t1", LOAN).values.items()
+    }
 
 
 def test_a_batch_of_one_loans_many_distinct_amounts_is_written_within_the_expression_limit(
-        sink: DynamoCounterSink) -> None:
+    sink: DynamoCounterSink,
+) -> None:
     # GIVEN 600 participants accepting distinct amounts on one loan in one batch (600 buckets)
     records = [loan_record(n, bucket(f"{n}.5", 1)) for n in range(1, 601)]
     # WHEN written (as more than one UpdateItem: one would pass DynamoDB's 4 KB expression limit)

@@ -7,8 +7,6 @@ leaves neither an entry nor a stream record.
 
 from __future__ import annotations
 
-from infra.tables import create_table_request
-
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,12 +14,13 @@ from typing import Any
 import pytest
 
 from infra.local import Endpoints
-from schemas.wire.dynamodb import serialize_item
+from infra.tables import create_table_request
 from producers.history import HistoryReader
 from producers.history_items import HISTORY_TABLE, history_sk
 from producers.repository import Repository
 from schemas import catalog
 from schemas.errors import ConflictError
+from schemas.wire.dynamodb import serialize_item
 from tests.factories import make_item, make_key
 
 pytestmark = pytest.mark.integration
@@ -61,8 +60,9 @@ def _stream_events(endpoints: Endpoints, env: str) -> list[tuple[str, int]]:
     arn = endpoints.dynamodb_client().describe_table(TableName=LOANS.physical_name(env))["Table"]["LatestStreamArn"]
     out = []
     for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
-                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
         records = streams.get_records(ShardIterator=iterator)["Records"]
         for r in records:
             image = r["dynamodb"].get("NewImage") or r["dynamodb"]["OldImage"]
@@ -100,8 +100,10 @@ def test_an_entry_that_cannot_be_written_cancels_the_change_on_the_engine(local_
     key = make_key("loan", 2)
     created = repo.create("loan", make_item("loan", 2, status="draft"), actor="ana")
     # GIVEN the slot of version 2's entry already taken
-    client.put_item(TableName=HISTORY_TABLE.physical_name(env), Item=serialize_item(
-        {"PK": f"loan#{key}", "SK": history_sk(created["created_at"], 2)}))
+    client.put_item(
+        TableName=HISTORY_TABLE.physical_name(env),
+        Item=serialize_item({"PK": f"loan#{key}", "SK": history_sk(created["created_at"], 2)}),
+    )
     # WHEN the update runs THEN it fails and nothing of it is stored or streamed
     with pytest.raises(ConflictError):
         repo.update("loan", key, {"status": "open"}, actor="ben")

@@ -30,26 +30,36 @@ def _write_lending(repo: Repository, tenants: list[str], seed: int) -> None:
     rng = random.Random(seed)
     loans = [(t, f"{t}-l{n}") for t in tenants for n in range(2)]
     for n, (tenant, loan_id) in enumerate(loans):
-        repo.create("loan", make_item("loan", n, tenant, loan_id=loan_id, amount=rng.choice((1000, 5000.5))),
-                    actor=ACTOR)
+        repo.create(
+            "loan", make_item("loan", n, tenant, loan_id=loan_id, amount=rng.choice((1000, 5000.5))), actor=ACTOR
+        )
     participants = [(tenant, loan_id, f"p{n}") for tenant, loan_id in loans for n in range(5)]
     for n, (tenant, loan_id, pid) in enumerate(participants):
-        repo.create("loan_participant", make_item("loan_participant", 2 * n, tenant, loan_id=loan_id,
-                                                  participant_id=pid, contribution_amount=rng.choice(AMOUNTS)),
-                    actor=ACTOR)
-    alive = {p: True for p in participants}
+        repo.create(
+            "loan_participant",
+            make_item(
+                "loan_participant",
+                2 * n,
+                tenant,
+                loan_id=loan_id,
+                participant_id=pid,
+                contribution_amount=rng.choice(AMOUNTS),
+            ),
+            actor=ACTOR,
+        )
+    alive = dict.fromkeys(participants, True)
     for step in range(60):
         _change(repo, rng, rng.choice([p for p, live in alive.items() if live]), step, alive)
     repo.update("loan", {"loan_id": loans[0][1]}, {"amount": 3000}, actor=ACTOR)
     repo.delete("loan", {"loan_id": loans[-1][1]}, actor=ACTOR)
 
 
-def _change(repo: Repository, rng: random.Random, participant: tuple[str, str, str], step: int,
-            alive: dict) -> None:
+def _change(repo: Repository, rng: random.Random, participant: tuple[str, str, str], step: int, alive: dict) -> None:
     _, loan_id, pid = participant
     key = {"loan_id": loan_id, "participant_id": pid}
-    op = rng.choices(("accept", "withdraw", "decline", "amount", "soft_delete", "delete"),
-                     weights=(8, 2, 2, 5, 1, 1))[0]
+    op = rng.choices(("accept", "withdraw", "decline", "amount", "soft_delete", "delete"), weights=(8, 2, 2, 5, 1, 1))[
+        0
+    ]
     if op == "delete":
         repo.delete("loan_participant", key, actor=ACTOR)
         alive[participant] = False
@@ -60,14 +70,21 @@ def _change(repo: Repository, rng: random.Random, participant: tuple[str, str, s
         repo.update("loan_participant", key, {"contribution_amount": rng.choice(AMOUNTS)}, actor=ACTOR)
     else:
         status = {"accept": "accepted", "withdraw": "withdrawn", "decline": "declined"}[op]
-        repo.update("loan_participant", key, {"status": status, "lender_id": f"u{step}",
-                                              "responded_at": timestamp(step)}, actor=ACTOR)
+        repo.update(
+            "loan_participant",
+            key,
+            {"status": status, "lender_id": f"u{step}", "responded_at": timestamp(step)},
+            actor=ACTOR,
+        )
 
 
 def _expected(runtime: LocalRuntime, tenants: set[str]) -> list[Any]:
     specs = [catalog.table("loans"), catalog.table("loan-participants")]
-    return [e for spec in specs
-            for e in expected_states(spec, scan_items(runtime.dynamodb, spec.physical_name(runtime.env)), tenants)]
+    return [
+        e
+        for spec in specs
+        for e in expected_states(spec, scan_items(runtime.dynamodb, spec.physical_name(runtime.env)), tenants)
+    ]
 
 
 def test_lending_writes_through_the_pipeline_give_the_reference_funding_figures(make_runtime) -> None:
@@ -86,12 +103,17 @@ def test_lending_writes_through_the_pipeline_give_the_reference_funding_figures(
     loans = [e.state for e in expected if e.entity == "loan"]
     assert len(loans) == 3
     for loan in loans:
-        participants = [e.state for e in expected
-                        if e.entity == "loan_participant" and e.state["loan_id"] == loan["loan_id"]]
+        participants = [
+            e.state for e in expected if e.entity == "loan_participant" and e.state["loan_id"] == loan["loan_id"]
+        ]
         want = funding_summary(loan["amount"], participants)
         assert loan_summary(sink.get(loan["tenant_id"], f"LOAN#{loan['loan_id']}")) == want
     # AND the deleted loan's target is gone, while its remaining participants are still counted
-    orphans = [e.state for e in expected
-               if e.entity == "loan_participant" and e.state["loan_id"] == f"{tenants[-1]}-l1"]
+    orphans = [
+        e.state for e in expected if e.entity == "loan_participant" and e.state["loan_id"] == f"{tenants[-1]}-l1"
+    ]
     assert loan_summary(sink.get(tenants[-1], f"LOAN#{tenants[-1]}-l1")) == {
-        **funding_summary(1, orphans), "funding_percentage": None, "is_fully_funded": None}
+        **funding_summary(1, orphans),
+        "funding_percentage": None,
+        "is_fully_funded": None,
+    }

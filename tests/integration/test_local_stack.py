@@ -96,19 +96,15 @@ def test_kinesis_mock_round_trips_a_record(stack: LocalStack) -> None:
     kinesis = stack.endpoints().kinesis_client()  # type: ignore[union-attr]
     name = f"test-{uuid.uuid4().hex[:8]}"
     kinesis.create_stream(StreamName=name, ShardCount=1)
-    kinesis.get_waiter("stream_exists").wait(
-        StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50}
-    )
+    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
     # WHEN a record is put
     put = kinesis.put_record(StreamName=name, Data=b'{"id": 1}', PartitionKey="1")
     # THEN it is read back from TRIM_HORIZON
-    iterator = kinesis.get_shard_iterator(
-        StreamName=name, ShardId=put["ShardId"], ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
-    records = kinesis.get_records(ShardIterator=iterator)["Records"]
-    assert [(r["Data"], r["SequenceNumber"]) for r in records] == [
-        (b'{"id": 1}', put["SequenceNumber"])
+    iterator = kinesis.get_shard_iterator(StreamName=name, ShardId=put["ShardId"], ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
     ]
+    records = kinesis.get_records(ShardIterator=iterator)["Records"]
+    assert [(r["Data"], r["SequenceNumber"]) for r in records] == [(b'{"id": 1}', put["SequenceNumber"])]
 
 
 def test_redis_answers(stack: LocalStack) -> None:
@@ -146,17 +142,20 @@ def test_down_stops_everything_and_a_second_down_is_a_no_op(stack: LocalStack) -
 
 
 @pytest.mark.parametrize("mismatch", ["cmdline", "start_ticks"])
-def test_down_never_kills_a_process_that_reused_a_recorded_pid(
-    tmp_path: Path, mismatch: str
-) -> None:
+def test_down_never_kills_a_process_that_reused_a_recorded_pid(tmp_path: Path, mismatch: str) -> None:
     # GIVEN a pid file naming this very pytest process, with either another
     # command line or another start time than the process really has
     own_cmdline = Path("/proc/self/cmdline").read_bytes().split(b"\0")[:-1]
     record = {
-        "name": "redis", "pid": os.getpid(), "port": 1, "log_path": str(tmp_path / "x.log"),
+        "name": "redis",
+        "pid": os.getpid(),
+        "port": 1,
+        "log_path": str(tmp_path / "x.log"),
         "cmdline": ["/usr/bin/redis-server", "--port", "1"]
-        if mismatch == "cmdline" else [part.decode() for part in own_cmdline],
-        "start_ticks": None if mismatch == "cmdline" else 1, "extra": {},
+        if mismatch == "cmdline"
+        else [part.decode() for part in own_cmdline],
+        "start_ticks": None if mismatch == "cmdline" else 1,
+        "extra": {},
     }
     (tmp_path / "pids").mkdir()
     (tmp_path / "pids" / "redis.json").write_text(json.dumps(record))

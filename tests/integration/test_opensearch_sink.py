@@ -48,7 +48,10 @@ def startup(doc_id: str, version: int, tenant: str = "t1", **fields) -> UpsertDo
 
 def test_external_versions_make_duplicates_and_stale_writes_conflicts(sink: OpenSearchSink) -> None:
     assert sink.apply([startup("A", 3, company_name="Acme")]) == [APPLIED]
-    assert sink.apply([startup("A", 3, company_name="Dup"), startup("A", 2, company_name="Old")]) == [CONFLICT, CONFLICT]
+    assert sink.apply([startup("A", 3, company_name="Dup"), startup("A", 2, company_name="Old")]) == [
+        CONFLICT,
+        CONFLICT,
+    ]
     stored = sink.get("startups", "A")
     assert (stored.version, stored.body["company_name"]) == (3, "Acme")
 
@@ -62,13 +65,16 @@ def test_a_delete_is_a_tombstone_a_stale_update_cannot_pass(sink: OpenSearchSink
 
 
 def test_search_ranks_filters_by_tenant_and_entity(sink: OpenSearchSink) -> None:
-    sink.apply([
-        startup("S1", 1, company_name="SunHarvest", tagline="Solar pumps for farmers", industry="AgriTech"),
-        startup("S2", 1, company_name="ClinicPay", tagline="Payments for rural clinics", industry="FinTech"),
-        startup("S3", 1, tenant="t2", company_name="Solar Two"),
-        UpsertDoc("documents", "D1", 1, "t1", {"tenant": "t1", "document_name": "solar plan.pdf",
-                                               "tags": ["solar"]}),
-    ])
+    sink.apply(
+        [
+            startup("S1", 1, company_name="SunHarvest", tagline="Solar pumps for farmers", industry="AgriTech"),
+            startup("S2", 1, company_name="ClinicPay", tagline="Payments for rural clinics", industry="FinTech"),
+            startup("S3", 1, tenant="t2", company_name="Solar Two"),
+            UpsertDoc(
+                "documents", "D1", 1, "t1", {"tenant": "t1", "document_name": "solar plan.pdf", "tags": ["solar"]}
+            ),
+        ]
+    )
     sink.refresh()
     assert sink.search("clinic payment", "t1")[0].doc_id == "S2"
     assert {h.doc_id for h in sink.search("solar", "t1")} == {"S1", "D1"}
@@ -78,6 +84,7 @@ def test_search_ranks_filters_by_tenant_and_entity(sink: OpenSearchSink) -> None
 
 
 def test_a_document_the_mapping_refuses_is_poison_and_the_rest_applies(sink: OpenSearchSink) -> None:
-    outcomes = sink.apply([startup("A", 1, company_name="Acme", email="leak@example.com"),
-                           startup("B", 1, company_name="Fine")])
+    outcomes = sink.apply(
+        [startup("A", 1, company_name="Acme", email="leak@example.com"), startup("B", 1, company_name="Fine")]
+    )
     assert isinstance(outcomes[0], PoisonRecordError) and outcomes[1] is APPLIED

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from auxeira.runtime.sinks import APPLIED, STALE
-
 import random
 import time
 import uuid
 
 import pytest
 
-from auxeira.runtime.checkpoints import Checkpoints
 from auxeira.operations.local_stack_pipeline import LocalRuntime, build_pipeline
+from auxeira.runtime.checkpoints import Checkpoints
+from auxeira.runtime.sinks import APPLIED, STALE
 from consumers.sinks.redis_cache import RedisCacheSink
 from consumers.verify import compare_cache, expected_states, scan_items
 from producers.repository import Repository
@@ -27,9 +26,15 @@ def _tenants() -> list[str]:
 
 
 def _startup(tenant: str, n: int) -> dict:
-    return {"tenant_id": tenant, "startup_id": f"{tenant}-s{n}", "company_name": f"Startup {n}",
-            "industry": INDUSTRIES[n % 3], "stage": "Seed", "sse_score": 50,
-            "company_details": {"tax_id": "SECRET-TAX"}}
+    return {
+        "tenant_id": tenant,
+        "startup_id": f"{tenant}-s{n}",
+        "company_name": f"Startup {n}",
+        "industry": INDUSTRIES[n % 3],
+        "stage": "Seed",
+        "sse_score": 50,
+        "company_details": {"tax_id": "SECRET-TAX"},
+    }
 
 
 def _write_history(repo: Repository, tenants: list[str], entities: int, writes: int, seed: int) -> list[dict]:
@@ -48,7 +53,8 @@ def _write_history(repo: Repository, tenants: list[str], entities: int, writes: 
 
 def _mismatches(runtime: LocalRuntime, sink: RedisCacheSink, tenants: list[str]) -> list:
     expected = [
-        e for spec in runtime.tables
+        e
+        for spec in runtime.tables
         for e in expected_states(spec, scan_items(runtime.dynamodb, spec.physical_name(runtime.env)), set(tenants))
     ]
     return compare_cache(expected, sink, tenants)
@@ -141,13 +147,13 @@ def test_reshard_from_two_to_four_shards_mid_run(make_runtime):
     pipeline = build_pipeline(runtime, sink)
     pipeline.run_until_caught_up()
     # WHEN the stream is resharded to four shards and more writes arrive
-    runtime.kinesis.update_shard_count(StreamName=runtime.stream_name, TargetShardCount=4,
-                                       ScalingType="UNIFORM_SCALING")
+    runtime.kinesis.update_shard_count(
+        StreamName=runtime.stream_name, TargetShardCount=4, ScalingType="UNIFORM_SCALING"
+    )
     _wait_active(runtime)
     rng = random.Random(4)
     for w in range(200):
-        repo.update("startup", rng.choice(keys), {"sse_score": rng.randrange(101), "tagline": f"after {w}"},
-                    actor="it")
+        repo.update("startup", rng.choice(keys), {"sse_score": rng.randrange(101), "tagline": f"after {w}"}, actor="it")
     pipeline.run_until_caught_up()
     # THEN the consumer finished the parents, followed the children, and the cache converged
     checkpoints = runtime.checkpoints.all("cache")

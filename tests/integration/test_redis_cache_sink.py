@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from auxeira.runtime.sinks import APPLIED, STALE
-
 import hashlib
 import time
 import uuid
@@ -14,12 +12,13 @@ import orjson
 import pytest
 import redis
 
+from auxeira.runtime.sinks import APPLIED, STALE
 from consumers.projections.mutations import CacheDelete, CacheSet
 from consumers.sinks import RedisCacheSink
 from consumers.sinks.cache_base import encode_version
 from consumers.sinks.redis_cache import CAS_SCRIPT
-from schemas.errors import RetryableSinkError
 from infra.local.redis_server import RedisProcess, free_port, start_redis, stop_redis
+from schemas.errors import RetryableSinkError
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +95,10 @@ def test_noscript_after_script_flush_is_recovered(private_redis: RedisProcess) -
     assert client.script_exists(SHA) == [False]
     # THEN the next batch applies as if nothing happened, flags and all
     assert sink.apply([put("aux:t:e:1", 2), put("aux:t:e:1", 2), CacheDelete("aux:t:e:2", 1)]) == [
-        APPLIED, STALE, APPLIED]
+        APPLIED,
+        STALE,
+        APPLIED,
+    ]
     assert sink.get("aux:t:e:1").version == 2  # type: ignore[union-attr]
     assert client.script_exists(SHA) == [True]
     client.close()

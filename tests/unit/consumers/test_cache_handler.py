@@ -91,8 +91,7 @@ def test_partial_failure_reports_the_failed_record_and_later_records_of_its_key(
 
     records = [kinesis_record(k.encode(), sequence=str(n)) for n, k in enumerate(["A", "B", "A", "C"], 1)]
     processor = StagedBatchProcessor(EventType.KinesisDataStreams, apply=apply, dead_letters=dlq, consumer="t")
-    response = process_partial_response(event=kinesis_event(*records), record_handler=prepare,
-                                        processor=processor)
+    response = process_partial_response(event=kinesis_event(*records), record_handler=prepare, processor=processor)
     # THEN the later A is reported too (so A is redelivered in order); B and C are not
     assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == ["1", "3"]
 

@@ -6,13 +6,11 @@ redis-server, or REDIS_URL with keys under a unique tenant that are deleted afte
 
 from __future__ import annotations
 
-from auxeira.runtime.sinks import APPLIED, STALE
-
 import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -21,6 +19,7 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from auxeira.runtime.sinks import APPLIED, STALE
 from consumers.projections.cache import cache_key, project
 from consumers.projections.mutations import MAX_VERSION, CacheDelete, CacheMutation, CacheSet
 from consumers.sinks import CachedEntry, CacheSink, InMemoryCacheSink, RedisCacheSink
@@ -34,18 +33,31 @@ TTL_SECONDS = 3600
 # -- factories -----------------------------------------------------------------------
 
 
-def envelope(action: str = "updated", *, version: int = 1, after: dict[str, Any] | None = None,
-             tenant: str = "t1", entity: str = "startup", key: str = "STARTUP#1|PROFILE",
-             event_id: str = "ev-1") -> Envelope:
+def envelope(
+    action: str = "updated",
+    *,
+    version: int = 1,
+    after: dict[str, Any] | None = None,
+    tenant: str = "t1",
+    entity: str = "startup",
+    key: str = "STARTUP#1|PROFILE",
+    event_id: str = "ev-1",
+) -> Envelope:
     """A valid envelope; ``after`` defaults to a small state unless the action removes."""
     removes = action in ("deleted", "expired")
     if after is None and not removes:
         after = {"startup_id": "1", "name": "Acme", "version": version}
     return Envelope(
-        event_id=event_id, event_type=f"{entity}.{action}", tenant_id=tenant, entity=entity,
-        key=key, version=version, source=Source(table="auxeira-startups-dev"),
-        occurred_at=datetime(2025, 1, 1, tzinfo=timezone.utc),
-        before=None, after=None if removes else after,
+        event_id=event_id,
+        event_type=f"{entity}.{action}",
+        tenant_id=tenant,
+        entity=entity,
+        key=key,
+        version=version,
+        source=Source(table="auxeira-startups-dev"),
+        occurred_at=datetime(2025, 1, 1, tzinfo=UTC),
+        before=None,
+        after=None if removes else after,
     )
 
 
@@ -242,8 +254,9 @@ def test_a_batch_replayed_after_a_crash_converges(cache: Cache) -> None:
 
 def test_scan_keys_lists_one_tenants_keys_tombstones_included(cache: Cache) -> None:
     mine, other = cache.tenant(), cache.tenant()
-    cache.sink.apply([put(f"aux:{mine}:startup:1", 1), CacheDelete(f"aux:{mine}:user:2", 1),
-                      put(f"aux:{other}:startup:1", 1)])
+    cache.sink.apply(
+        [put(f"aux:{mine}:startup:1", 1), CacheDelete(f"aux:{mine}:user:2", 1), put(f"aux:{other}:startup:1", 1)]
+    )
     assert sorted(cache.sink.scan_keys(mine)) == [f"aux:{mine}:startup:1", f"aux:{mine}:user:2"]
     if not os.environ.get("REDIS_URL"):  # a shared Redis may hold millions of keys
         assert {f"aux:{other}:startup:1", f"aux:{mine}:user:2"} <= set(cache.sink.scan_keys())
@@ -256,10 +269,12 @@ def test_the_absent_key_reads_as_none(cache: Cache) -> None:
 def test_projected_events_reach_the_sink(cache: Cache) -> None:
     # GIVEN events for one startup, delivered out of order with a duplicate
     tenant = cache.tenant()
-    events = [envelope("created", version=1, tenant=tenant),
-              envelope("deleted", version=3, tenant=tenant),
-              envelope("updated", version=2, tenant=tenant),
-              envelope("deleted", version=3, tenant=tenant)]
+    events = [
+        envelope("created", version=1, tenant=tenant),
+        envelope("deleted", version=3, tenant=tenant),
+        envelope("updated", version=2, tenant=tenant),
+        envelope("deleted", version=3, tenant=tenant),
+    ]
     # WHEN they are projected and applied
     result = cache.sink.apply([project(e) for e in events])
     # THEN only the create and the delete applied, and a tombstone remains
@@ -289,8 +304,9 @@ def test_both_sinks_are_cache_sinks() -> None:
 # -- property: delivery order and duplicates do not matter ---------------------------------
 
 _KEYS = ("a", "b", "c")
-_states = st.dictionaries(st.sampled_from(["name", "stage", "score"]),
-                          st.one_of(st.integers(-5, 5), st.text(max_size=3)), max_size=3)
+_states = st.dictionaries(
+    st.sampled_from(["name", "stage", "score"]), st.one_of(st.integers(-5, 5), st.text(max_size=3)), max_size=3
+)
 
 
 @st.composite
@@ -336,7 +352,7 @@ def test_any_delivery_order_with_duplicates_ends_in_the_in_order_state(cache: Ca
         # WHEN it is delivered shuffled, with duplicates, in batches
         delivered = [_mutation(shuffled, history[i]) for i in order]
         for start in range(0, len(delivered), batch_size):
-            cache.sink.apply(delivered[start:start + batch_size])
+            cache.sink.apply(delivered[start : start + batch_size])
         # THEN every key ends as in order: the state of its highest version
         for key in _KEYS:
             expected = _essence(cache.sink.get(f"aux:{in_order}:startup:{key}"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,18 +20,40 @@ _ids = itertools.count()
 T0 = "2026-01-02T03:04:05.000000Z"
 
 
-def change(entity: str, action: str, before: dict | None, after: dict | None, *,
-           tenant: str = "t1", event_id: str | None = None) -> Envelope:
+def change(
+    entity: str,
+    action: str,
+    before: dict | None,
+    after: dict | None,
+    *,
+    tenant: str = "t1",
+    event_id: str | None = None,
+) -> Envelope:
     return Envelope(
-        event_id=event_id or f"ev-{next(_ids)}", event_type=f"{entity}.{action}", tenant_id=tenant,
-        entity=entity, key=f"{entity}-key", version=1, source=Source(table="auxeira-test"),
-        occurred_at=datetime(2026, 1, 1, tzinfo=timezone.utc), before=before, after=after,
+        event_id=event_id or f"ev-{next(_ids)}",
+        event_type=f"{entity}.{action}",
+        tenant_id=tenant,
+        entity=entity,
+        key=f"{entity}-key",
+        version=1,
+        source=Source(table="auxeira-test"),
+        occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+        before=before,
+        after=after,
     )
 
 
 def activity(startup: str = "s1", earned: int = 10, spent: int = 3, at: str = T0, **more: Any) -> dict:
-    return {"tenant_id": "t1", "activity_id": "a1", "startup_id": startup, "user_id": "u1",
-            "timestamp": at, "aux_tokens_earned": earned, "aux_tokens_spent": spent, **more}
+    return {
+        "tenant_id": "t1",
+        "activity_id": "a1",
+        "startup_id": startup,
+        "user_id": "u1",
+        "timestamp": at,
+        "aux_tokens_earned": earned,
+        "aux_tokens_spent": spent,
+        **more,
+    }
 
 
 def net(found: list[CounterDelta]) -> dict[tuple[str, str], Any]:
@@ -55,11 +77,14 @@ def test_a_rule_on_an_attribute_the_catalog_does_not_link_is_reported() -> None:
     ]
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"kind": Kind.SUM},                                  # a sum needs a field
-    {"kind": Kind.COUNT, "field": "x"},                  # a count has none
-    {"kind": Kind.MAX, "field": "timestamp", "sign": -1},  # only sums subtract
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"kind": Kind.SUM},  # a sum needs a field
+        {"kind": Kind.COUNT, "field": "x"},  # a count has none
+        {"kind": Kind.MAX, "field": "timestamp", "sign": -1},  # only sums subtract
+    ],
+)
 def test_inconsistent_rules_are_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         CounterRule("activity", "startup_id", "startup", "c", **kwargs)
@@ -167,13 +192,16 @@ def test_fractional_sums_stay_exact_decimals() -> None:
     assert found == [CounterDelta("t1", "STARTUP#s1", "value_total", add=Decimal("0.1"))]
 
 
-@pytest.mark.parametrize("event, why", [
-    (change("activity", "exploded", None, activity()), "no rule for action 'exploded'"),
-    (change("activity", "created", None, None), "no after image"),
-    (change("activity", "created", None, activity(earned="ten")), "activity.aux_tokens_earned"),
-    (change("activity", "created", None, activity(earned=True)), "activity.aux_tokens_earned"),
-    (change("activity", "created", None, activity(at="yesterday")), "activity.timestamp"),
-])
+@pytest.mark.parametrize(
+    "event, why",
+    [
+        (change("activity", "exploded", None, activity()), "no rule for action 'exploded'"),
+        (change("activity", "created", None, None), "no after image"),
+        (change("activity", "created", None, activity(earned="ten")), "activity.aux_tokens_earned"),
+        (change("activity", "created", None, activity(earned=True)), "activity.aux_tokens_earned"),
+        (change("activity", "created", None, activity(at="yesterday")), "activity.timestamp"),
+    ],
+)
 def test_uncountable_events_are_poison_naming_the_event(event: Envelope, why: str) -> None:
     with pytest.raises(PoisonRecordError, match=why) as caught:
         deltas(event)
@@ -196,8 +224,12 @@ def test_a_batch_on_one_startup_becomes_one_update_with_the_net_change() -> None
     [update] = plan(batch(*creates, *deletes, *noise))
     # THEN one write carries the net counts, the latest time, and the batch's last position
     assert update.key == "t1#STARTUP#s1"
-    assert update.adds() == {"activities_count": 40, "aux_tokens_earned_total": 400,
-                             "aux_tokens_spent_total": 120, "aux_token_balance": 280}
+    assert update.adds() == {
+        "activities_count": 40,
+        "aux_tokens_earned_total": 400,
+        "aux_tokens_spent_total": 120,
+        "aux_token_balance": 280,
+    }
     assert update.maxes() == {"last_activity_at": "2026-01-02T03:04:49.000000Z"}
     assert update.watermark == pad_sequence("100")
     assert [p.sequence for p in update.parts] == [pad_sequence(str(n)) for n in range(1, 61)]
@@ -209,8 +241,13 @@ def test_one_update_per_counter_item_and_shard() -> None:
     elsewhere = [change("activity", "created", None, activity(startup=f"s{n}")) for n in range(3)]
     updates = plan(batch(*events, *sessions) + batch(*elsewhere, shard="shardId-000000000001"))
     assert sorted((u.key, u.shard[-1]) for u in updates) == [
-        ("t1#STARTUP#s0", "0"), ("t1#STARTUP#s0", "1"), ("t1#STARTUP#s1", "0"), ("t1#STARTUP#s1", "1"),
-        ("t1#STARTUP#s2", "0"), ("t1#STARTUP#s2", "1"), ("t1#USER#u1", "0"),
+        ("t1#STARTUP#s0", "0"),
+        ("t1#STARTUP#s0", "1"),
+        ("t1#STARTUP#s1", "0"),
+        ("t1#STARTUP#s1", "1"),
+        ("t1#STARTUP#s2", "0"),
+        ("t1#STARTUP#s2", "1"),
+        ("t1#USER#u1", "0"),
     ]
 
 
@@ -238,8 +275,12 @@ def test_sequence_numbers_order_numerically_once_padded() -> None:
 
 
 def test_after_a_stored_watermark_only_the_unwritten_parts_remain() -> None:
-    events = [CounterEvent("sh", pad_sequence(str(n)), f"e{n}",
-                           (CounterDelta("t1", "STARTUP#s1", "activities_count", add=1),)) for n in (3, 5, 8)]
+    events = [
+        CounterEvent(
+            "sh", pad_sequence(str(n)), f"e{n}", (CounterDelta("t1", "STARTUP#s1", "activities_count", add=1),)
+        )
+        for n in (3, 5, 8)
+    ]
     [update] = coalesce(events)
     assert update.after(None) is update
     assert update.after(pad_sequence("2")) is update
@@ -261,8 +302,10 @@ def test_module_exports_what_it_defines() -> None:
 def test_an_update_is_cut_between_records_into_pieces_with_their_own_watermarks() -> None:
     # GIVEN records 1..5 adding to counters a, b, c, b, d, and record 6 counting nothing
     names = ["a", "b", "c", "b", "d"]
-    events = [CounterEvent("sh", pad_sequence(str(n)), f"e{n}", (CounterDelta("t1", "LOAN#l1", name, add=1),))
-              for n, name in enumerate(names, 1)] + [CounterEvent("sh", pad_sequence("6"), "e6", ())]
+    events = [
+        CounterEvent("sh", pad_sequence(str(n)), f"e{n}", (CounterDelta("t1", "LOAN#l1", name, add=1),))
+        for n, name in enumerate(names, 1)
+    ] + [CounterEvent("sh", pad_sequence("6"), "e6", ())]
     [update] = coalesce(events)
     # WHEN cut to at most two distinct ADDs per piece
     pieces = update.chunks(2)

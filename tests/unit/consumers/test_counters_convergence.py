@@ -6,7 +6,7 @@ Delivery goes through the Lambda stand-in of :mod:`tests.counter_delivery`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,21 +20,38 @@ from consumers.verify import Expected
 from consumers.verify_counters import compare_counters
 from schemas.envelope import Envelope, Source
 from tests.counter_delivery import (
-    Delivery, FaultySink, applied_once, counters_of, deliver, deliver_reordered, on_shards, ops_strategy, PROPERTY_SETTINGS,
+    PROPERTY_SETTINGS,
+    Delivery,
+    FaultySink,
+    applied_once,
+    counters_of,
+    deliver,
+    deliver_reordered,
+    on_shards,
+    ops_strategy,
 )
 
-T0 = datetime(2026, 1, 2, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 2, tzinfo=UTC)
 
 # -- a change history: what the tables went through ----------------------------------------------
 
 # entity -> (parent attribute, parent ids, extra state from a seed)
 _KINDS: dict[str, tuple[str, tuple[str, ...], Any]] = {
-    "activity": ("startup_id", ("s0", "s1", "s2"), lambda n: {
-        "aux_tokens_earned": n % 21, "aux_tokens_spent": n % 4,
-        "timestamp": (T0 + timedelta(minutes=n % 97)).isoformat()}),
+    "activity": (
+        "startup_id",
+        ("s0", "s1", "s2"),
+        lambda n: {
+            "aux_tokens_earned": n % 21,
+            "aux_tokens_spent": n % 4,
+            "timestamp": (T0 + timedelta(minutes=n % 97)).isoformat(),
+        },
+    ),
     "document": ("startup_id", ("s0", "s1"), lambda n: {"document_name": f"d{n}"}),
-    "event_registration": ("event_id", ("e0", "e1"), lambda n: {
-        "status": ("registered", "cancelled", "attended")[n % 3]}),
+    "event_registration": (
+        "event_id",
+        ("e0", "e1"),
+        lambda n: {"status": ("registered", "cancelled", "attended")[n % 3]},
+    ),
     "user_session": ("user_id", ("u0", "u1"), lambda n: {"page_views": n % 7}),
 }
 ENTITIES = [(kind, i) for kind in _KINDS for i in range(2)]
@@ -73,11 +90,20 @@ class History:
             self.states.pop(slot)
         else:
             self.states[slot] = after
-        self.events.append(Envelope(
-            event_id=f"{kind}-{index}-v{version}", event_type=f"{kind}.{action}",
-            tenant_id=(after or before)["tenant_id"], entity=kind, key=f"{kind}#{index}", version=version,
-            source=Source(table="auxeira-test"), occurred_at=T0, before=before, after=after,
-        ))
+        self.events.append(
+            Envelope(
+                event_id=f"{kind}-{index}-v{version}",
+                event_type=f"{kind}.{action}",
+                tenant_id=(after or before)["tenant_id"],
+                entity=kind,
+                key=f"{kind}#{index}",
+                version=version,
+                source=Source(table="auxeira-test"),
+                occurred_at=T0,
+                before=before,
+                after=after,
+            )
+        )
 
     def expected(self) -> list[Expected]:
         return [Expected(s["tenant_id"], kind, f"{kind}#{i}", None, s) for (kind, i), s in self.states.items()]
@@ -91,6 +117,7 @@ def build_history(ops: list[tuple[str, int, int]]) -> History:
 
 
 # -- the property --------------------------------------------------------------------------------
+
 
 @PROPERTY_SETTINGS
 @given(ops=ops_strategy(OPS, len(ENTITIES)), data=st.data())

@@ -3,8 +3,9 @@ per-item failures mapped back to records, poison to the dead-letter store."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -21,9 +22,15 @@ SHARD = "shardId-000000000007"
 
 def created(entity: str, n: int, **state: Any) -> Envelope:
     return Envelope(
-        event_id=f"{entity}-{n}", event_type=f"{entity}.created", tenant_id="t1", entity=entity,
-        key=f"{entity}#{n}", version=1, source=Source(table="auxeira-test"),
-        occurred_at=datetime(2026, 1, 1, tzinfo=timezone.utc), before=None,
+        event_id=f"{entity}-{n}",
+        event_type=f"{entity}.created",
+        tenant_id="t1",
+        entity=entity,
+        key=f"{entity}#{n}",
+        version=1,
+        source=Source(table="auxeira-test"),
+        occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+        before=None,
         after={"tenant_id": "t1", **state},
     )
 
@@ -54,8 +61,10 @@ def dlq(tmp_path) -> LocalDeadLetters:
 
 def test_a_batch_is_one_write_with_one_update_per_parent_positioned_by_the_lambda_record(dlq) -> None:
     # GIVEN five activities of two startups and a startup change that counts nothing
-    batch = records(*(created("activity", n, startup_id=f"s{n % 2}", aux_tokens_earned=n) for n in range(5)),
-                    created("startup", 9, startup_id="s9"))
+    batch = records(
+        *(created("activity", n, startup_id=f"s{n % 2}", aux_tokens_earned=n) for n in range(5)),
+        created("startup", 9, startup_id="s9"),
+    )
     sink = RecordingSink()
     # WHEN handled
     assert build_handler(sink, dlq)(kinesis_event(*batch), None) == {"batchItemFailures": []}
@@ -109,4 +118,3 @@ def test_a_batch_that_counts_nothing_does_not_call_the_sink(dlq) -> None:
     sink = RecordingSink()
     response = build_handler(sink, dlq)(kinesis_event(*records(created("startup", 1, startup_id="s1"))), None)
     assert response == {"batchItemFailures": []} and sink.calls == []
-

@@ -7,8 +7,6 @@ overlaps what was written resumes with the rest.
 
 from __future__ import annotations
 
-from infra.tables import create_table_request
-
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -36,18 +34,23 @@ from consumers.sinks.counters_dynamo import (
     update_item_kwargs,
 )
 from consumers.sinks.counters_memory import InMemoryCounterSink
+from infra.tables import create_table_request
 from schemas.errors import RetryableSinkError
 from schemas.resources import COUNTERS_TABLE
+from tests.moto_tables import serialized
 
 TABLE = COUNTERS_TABLE.physical_name("test")
 SHARD = "shardId-000000000000"
-from tests.moto_tables import serialized
 
 
 @pytest.fixture
 def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
@@ -62,8 +65,16 @@ def sink(request: pytest.FixtureRequest) -> Any:
     return DynamoCounterSink(serialized(request.getfixturevalue("dynamodb")), TABLE, max_workers=4)
 
 
-def event(seq: int, parent: str = "STARTUP#s1", add: int = 1, *, tenant: str = "t1",
-          counter: str = "activities_count", at: str | None = None, shard: str = SHARD) -> CounterEvent:
+def event(
+    seq: int,
+    parent: str = "STARTUP#s1",
+    add: int = 1,
+    *,
+    tenant: str = "t1",
+    counter: str = "activities_count",
+    at: str | None = None,
+    shard: str = SHARD,
+) -> CounterEvent:
     found = [CounterDelta(tenant, parent, counter, add=add)] if add else []
     if at is not None:
         found.append(CounterDelta(tenant, parent, "last_activity_at", max=at))
@@ -98,8 +109,8 @@ def test_a_batch_is_written_as_one_update_per_counter_item(sink: Any) -> None:
     updates = coalesce(history())
     assert sink.write(updates) == [WriteOutcome.APPLIED] * 3
     assert snapshot(sink) == {
-        "STARTUP#s1": {"activities_count": 5},   # records 3, 6, 9, 12
-        "STARTUP#s2": {"activities_count": 3},   # records 1, 4, 7 (10 counts nothing)
+        "STARTUP#s1": {"activities_count": 5},  # records 3, 6, 9, 12
+        "STARTUP#s2": {"activities_count": 3},  # records 1, 4, 7 (10 counts nothing)
         "EVENT#e1": {"registrations_count": 3},  # records 2, 8, 11 (5 counts nothing)
     }
     item = sink.get("t1", "STARTUP#s1")
@@ -134,13 +145,23 @@ def test_a_redelivery_overlapping_written_records_resumes_with_the_rest(sink: An
     first = coalesce(history())
     sink.write([u for u in first if u.parent_key != "EVENT#e1"])
     # WHEN Lambda redelivers from e1's lowest record (2), with records 13..18 appended
-    more = [event(seq, ["STARTUP#s1", "STARTUP#s2", "EVENT#e1"][seq % 3], add=1,
-                  counter="registrations_count" if seq % 3 == 2 else "activities_count") for seq in range(13, 19)]
+    more = [
+        event(
+            seq,
+            ["STARTUP#s1", "STARTUP#s2", "EVENT#e1"][seq % 3],
+            add=1,
+            counter="registrations_count" if seq % 3 == 2 else "activities_count",
+        )
+        for seq in range(13, 19)
+    ]
     redelivery = coalesce(history()[1:] + more)
     outcomes = {u.parent_key: o for u, o in zip(redelivery, sink.write(redelivery))}
     # THEN the startups get only records 13..18, EVENT#e1 everything, each once
-    assert outcomes == {"STARTUP#s1": WriteOutcome.RESUMED, "STARTUP#s2": WriteOutcome.RESUMED,
-                        "EVENT#e1": WriteOutcome.APPLIED}
+    assert outcomes == {
+        "STARTUP#s1": WriteOutcome.RESUMED,
+        "STARTUP#s2": WriteOutcome.RESUMED,
+        "EVENT#e1": WriteOutcome.APPLIED,
+    }
     assert snapshot(sink) == applied_once(history() + more)
 
 
@@ -149,7 +170,7 @@ def test_a_redelivery_cut_into_other_batches_converges(sink: Any) -> None:
     sink.write(coalesce(events))
     # WHEN the shard is read again from the start in batches of 5 (a rewound checkpoint)
     for start in range(0, len(events), 5):
-        sink.write(coalesce(events[start:start + 5]))
+        sink.write(coalesce(events[start : start + 5]))
     assert snapshot(sink) == applied_once(events)
 
 
@@ -222,7 +243,9 @@ def test_throttled_updates_are_retried_and_a_lasting_throttle_fails_only_its_ite
     client = ScriptedClient(dynamodb, {"t1#STARTUP#s1": [throttle] * 2, "t1#STARTUP#s2": [throttle] * 9})
     waits: list[float] = []
     sink = DynamoCounterSink(client, TABLE, max_workers=1, max_attempts=3, sleep=waits.append)
-    updates = coalesce([event(1, "STARTUP#s1"), event(2, "STARTUP#s2"), event(3, "EVENT#e1", counter="registrations_count")])
+    updates = coalesce(
+        [event(1, "STARTUP#s1"), event(2, "STARTUP#s2"), event(3, "EVENT#e1", counter="registrations_count")]
+    )
     # WHEN the batch is written
     outcomes = sink.write(updates)
     # THEN s1 got through on its third try, s2 failed alone, the event item was written
@@ -233,7 +256,9 @@ def test_throttled_updates_are_retried_and_a_lasting_throttle_fails_only_its_ite
     # AND the failed item converges when its records are redelivered
     client.codes.clear()
     assert sink.write(coalesce([event(2, "STARTUP#s2"), event(3, "EVENT#e1", counter="registrations_count")])) == [
-        WriteOutcome.APPLIED, WriteOutcome.REPLAYED]
+        WriteOutcome.APPLIED,
+        WriteOutcome.REPLAYED,
+    ]
 
 
 def test_an_error_that_retrying_cannot_fix_fails_the_item_at_once(dynamodb: Any) -> None:
@@ -244,9 +269,14 @@ def test_an_error_that_retrying_cannot_fix_fails_the_item_at_once(dynamodb: Any)
 
 
 def test_an_unreachable_table_fails_each_item_with_a_retryable_error() -> None:
-    client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
-                          aws_access_key_id="x", aws_secret_access_key="x",
-                          config=Config(retries={"max_attempts": 0}, connect_timeout=0.2))
+    client = boto3.client(
+        "dynamodb",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=Config(retries={"max_attempts": 0}, connect_timeout=0.2),
+    )
     sink = DynamoCounterSink(client, TABLE, max_attempts=2, sleep=lambda s: None)
     outcomes = sink.write(coalesce([event(1), event(2, "STARTUP#s2")]))
     assert all(isinstance(o, RetryableSinkError) for o in outcomes)
@@ -258,7 +288,6 @@ def test_many_items_written_concurrently(dynamodb: Any) -> None:
     events = [event(seq, f"STARTUP#s{seq % 40}", add=seq) for seq in range(1, 201)]
     assert sink.write(coalesce(events)) == [WriteOutcome.APPLIED] * 40
     assert snapshot(sink) == applied_once(events)
-
 
 
 # -- latest values by version, and histogram buckets (the loan's figures) ----------------------------
@@ -308,8 +337,7 @@ def bucket(seq: int, amount: str, add: int) -> CounterEvent:
 
 def test_histogram_buckets_count_equal_amounts_together_and_read_back_as_decimals(sink: Any) -> None:
     # GIVEN 2500.50 twice (written two ways), 1000 once, and 0.01 that came and went
-    sink.write(coalesce([bucket(1, "2500.50", 1), bucket(2, "2500.5", 1), bucket(3, "1000", 1),
-                         bucket(4, "0.01", 1)]))
+    sink.write(coalesce([bucket(1, "2500.50", 1), bucket(2, "2500.5", 1), bucket(3, "1000", 1), bucket(4, "0.01", 1)]))
     sink.write(coalesce([bucket(5, "0.01", -1)]))
     item = sink.get("t1", LOAN)
     # THEN the emptied bucket stays at 0 in the item but not in the histogram
@@ -320,8 +348,10 @@ def test_histogram_buckets_count_equal_amounts_together_and_read_back_as_decimal
 def test_sums_read_back_as_dynamodb_returns_them(sink: Any) -> None:
     # 0.1 + 0.2 - 0.3 is exactly 0, and 1.10 + 1.40 reads back as 2.5
     adds = [("a", "0.1"), ("a", "0.2"), ("a", "-0.3"), ("b", "1.10"), ("b", "1.40")]
-    events = [CounterEvent(SHARD, pad_sequence(str(n)), f"e{n}", (CounterDelta("t1", LOAN, name, add=Decimal(v)),))
-              for n, (name, v) in enumerate(adds, 1)]
+    events = [
+        CounterEvent(SHARD, pad_sequence(str(n)), f"e{n}", (CounterDelta("t1", LOAN, name, add=Decimal(v)),))
+        for n, (name, v) in enumerate(adds, 1)
+    ]
     sink.write(coalesce(events[:2]))
     sink.write(coalesce(events[2:]))
     values = sink.get("t1", LOAN).values
@@ -340,32 +370,52 @@ def test_the_update_item_sets_removes_and_adds_in_one_expression() -> None:
     events = [target(1, 3, None), bucket(2, "2500.50", 1)]
     [update] = coalesce(events)
     kwargs = update_item_kwargs(TABLE, update, {})
-    assert kwargs["UpdateExpression"] == ("SET #wm = :wm, #t = if_not_exists(#t, :t), #p = if_not_exists(#p, :p), "
-                                          "#v0 = :v0 REMOVE #l0 ADD #a0 :a0")
-    assert kwargs["ConditionExpression"] == ("(attribute_not_exists(#wm) OR #wm < :first) AND "
-                                             "(attribute_not_exists(#v0) OR #v0 < :v0)")
+    assert kwargs["UpdateExpression"] == (
+        "SET #wm = :wm, #t = if_not_exists(#t, :t), #p = if_not_exists(#p, :p), #v0 = :v0 REMOVE #l0 ADD #a0 :a0"
+    )
+    assert kwargs["ConditionExpression"] == (
+        "(attribute_not_exists(#wm) OR #wm < :first) AND (attribute_not_exists(#v0) OR #v0 < :v0)"
+    )
     names = kwargs["ExpressionAttributeNames"]
-    assert (names["#l0"], names["#v0"], names["#a0"]) == ("target_amount", "ver#target_amount",
-                                                          "hist#contributions#2500_5")
+    assert (names["#l0"], names["#v0"], names["#a0"]) == (
+        "target_amount",
+        "ver#target_amount",
+        "hist#contributions#2500_5",
+    )
 
 
 # -- both sinks hold the same items after the same writes ---------------------------------------------
 
 _counter_deltas = st.one_of(
-    st.builds(lambda n, a: CounterDelta("t1", f"LOAN#l{n}", histogram_attr("contributions", a), add=1),
-              st.integers(0, 1), st.sampled_from([Decimal("2500.50"), Decimal("1000"), Decimal("0.01")])),
-    st.builds(lambda n, a: CounterDelta("t1", f"LOAN#l{n}", "total_funded", add=a),
-              st.integers(0, 1), st.decimals(-1000, 1000, places=2)),
-    st.builds(lambda n, v, a: CounterDelta("t1", f"LOAN#l{n}", "target_amount", version=v, value=a),
-              st.integers(0, 1), st.integers(1, 6), st.one_of(st.none(), st.decimals(1, 10**6, places=2))),
-    st.builds(lambda n, t: CounterDelta("t1", f"STARTUP#s{n}", "last_activity_at", max=f"2026-01-0{t}"),
-              st.integers(0, 1), st.integers(1, 9)),
+    st.builds(
+        lambda n, a: CounterDelta("t1", f"LOAN#l{n}", histogram_attr("contributions", a), add=1),
+        st.integers(0, 1),
+        st.sampled_from([Decimal("2500.50"), Decimal("1000"), Decimal("0.01")]),
+    ),
+    st.builds(
+        lambda n, a: CounterDelta("t1", f"LOAN#l{n}", "total_funded", add=a),
+        st.integers(0, 1),
+        st.decimals(-1000, 1000, places=2),
+    ),
+    st.builds(
+        lambda n, v, a: CounterDelta("t1", f"LOAN#l{n}", "target_amount", version=v, value=a),
+        st.integers(0, 1),
+        st.integers(1, 6),
+        st.one_of(st.none(), st.decimals(1, 10**6, places=2)),
+    ),
+    st.builds(
+        lambda n, t: CounterDelta("t1", f"STARTUP#s{n}", "last_activity_at", max=f"2026-01-0{t}"),
+        st.integers(0, 1),
+        st.integers(1, 9),
+    ),
 )
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(records=st.lists(st.lists(_counter_deltas, max_size=3), min_size=1, max_size=12),
-       cuts=st.lists(st.integers(1, 6), min_size=1, max_size=6))
+@given(
+    records=st.lists(st.lists(_counter_deltas, max_size=3), min_size=1, max_size=12),
+    cuts=st.lists(st.integers(1, 6), min_size=1, max_size=6),
+)
 def test_memory_and_dynamodb_hold_the_same_items(dynamodb: Any, records: list, cuts: list[int]) -> None:
     # GIVEN records cut into batches, then the whole shard delivered again in other cuts
     events = [CounterEvent(SHARD, pad_sequence(str(n)), f"e{n}", tuple(d)) for n, d in enumerate(records, 1)]
@@ -374,7 +424,7 @@ def test_memory_and_dynamodb_hold_the_same_items(dynamodb: Any, records: list, c
     dynamodb.create_table(**create_table_request(COUNTERS_TABLE, "test"))
     for size in (cuts[0], cuts[-1]):
         for start in range(0, len(events), size):
-            batch = coalesce(events[start:start + size])
+            batch = coalesce(events[start : start + size])
             # WHEN both sinks write it
             assert memory.write(batch) == table.write(batch)
     # THEN they hold the same values, of the same types, and the same watermarks
@@ -423,7 +473,7 @@ def test_a_crash_between_the_pieces_of_an_update_resumes_after_the_written_ones(
 
 def test_a_full_piece_fits_dynamodbs_expression_limit() -> None:
     # GIVEN MAX_ADDS buckets plus a max and a latest counter in one piece
-    events = distinct_buckets(MAX_ADDS) + [target(MAX_ADDS + 1, 7, 10), event(MAX_ADDS + 2, LOAN, add=0, at="2026")]
+    events = [*distinct_buckets(MAX_ADDS), target(MAX_ADDS + 1, 7, 10), event(MAX_ADDS + 2, LOAN, add=0, at="2026")]
     [piece] = coalesce(events)[0].chunks(MAX_ADDS)
     kwargs = update_item_kwargs(TABLE, piece, piece.maxes())
     # THEN both expressions stay under 4 KB ("Expression parameters", DynamoDB developer guide)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -27,12 +27,20 @@ from consumers.verify_counters import compare_counters
 from schemas.entities.lending import funding_summary
 from schemas.envelope import Envelope, Source
 from tests.counter_delivery import (
-    Delivery, FaultySink, applied_once, counters_of, deliver, deliver_reordered, on_shards, ops_strategy, PROPERTY_SETTINGS,
+    PROPERTY_SETTINGS,
+    Delivery,
+    FaultySink,
+    applied_once,
+    counters_of,
+    deliver,
+    deliver_reordered,
+    on_shards,
+    ops_strategy,
 )
 
-T0 = datetime(2026, 1, 2, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 2, tzinfo=UTC)
 LOANS = (("t1", "l0"), ("t1", "l1"), ("t2", "l0"))  # the same loan id in two tenants: two loans
-PARTICIPANTS = 6                                     # participant i belongs to LOANS[i % 3]
+PARTICIPANTS = 6  # participant i belongs to LOANS[i % 3]
 ENTITIES = [("loan", n) for n in range(len(LOANS))] + [("loan_participant", n) for n in range(PARTICIPANTS)]
 # Few distinct amounts, so buckets hold several participants; floats as the router delivers them.
 CONTRIBUTIONS = (100, 250.5, 1000, 2500.5, 0.01, 99999.99)
@@ -70,23 +78,41 @@ class LoanHistory:
             self.states.pop(slot)
         else:
             self.states[slot] = after
-        self.events.append(Envelope(
-            event_id=f"{kind}-{index}-v{version}", event_type=f"{kind}.{action}",
-            tenant_id=(after or before)["tenant_id"], entity=kind, key=f"{kind}#{index}", version=version,
-            source=Source(table="auxeira-test"), occurred_at=T0, before=before, after=after,
-        ))
+        self.events.append(
+            Envelope(
+                event_id=f"{kind}-{index}-v{version}",
+                event_type=f"{kind}.{action}",
+                tenant_id=(after or before)["tenant_id"],
+                entity=kind,
+                key=f"{kind}#{index}",
+                version=version,
+                source=Source(table="auxeira-test"),
+                occurred_at=T0,
+                before=before,
+                after=after,
+            )
+        )
 
     @staticmethod
     def _new(kind: str, index: int, seed: int) -> dict[str, Any]:
         if kind == "loan":
             tenant, loan_id = LOANS[index]
-            return {"tenant_id": tenant, "loan_id": loan_id, "title": "Working capital",
-                    "amount": TARGETS[seed % len(TARGETS)]}
+            return {
+                "tenant_id": tenant,
+                "loan_id": loan_id,
+                "title": "Working capital",
+                "amount": TARGETS[seed % len(TARGETS)],
+            }
         tenant, loan_id = LOANS[index % len(LOANS)]
         status = ("pending", "accepted")[seed % 2]
-        return {"tenant_id": tenant, "loan_id": loan_id, "participant_id": f"p{index}",
-                "lender_email": f"lender{index}@example.com", "status": status,
-                "contribution_amount": CONTRIBUTIONS[seed % len(CONTRIBUTIONS)]}
+        return {
+            "tenant_id": tenant,
+            "loan_id": loan_id,
+            "participant_id": f"p{index}",
+            "lender_email": f"lender{index}@example.com",
+            "status": status,
+            "contribution_amount": CONTRIBUTIONS[seed % len(CONTRIBUTIONS)],
+        }
 
     @staticmethod
     def _change(kind: str, op: str, seed: int) -> dict[str, Any]:
@@ -102,8 +128,11 @@ class LoanHistory:
         return [Expected(s["tenant_id"], kind, f"{kind}#{i}", None, s) for (kind, i), s in self.states.items()]
 
     def participants_of(self, tenant: str, loan_id: str) -> list[dict[str, Any]]:
-        return [s for (kind, _), s in self.states.items()
-                if kind == "loan_participant" and (s["tenant_id"], s["loan_id"]) == (tenant, loan_id)]
+        return [
+            s
+            for (kind, _), s in self.states.items()
+            if kind == "loan_participant" and (s["tenant_id"], s["loan_id"]) == (tenant, loan_id)
+        ]
 
 
 def build_history(ops: list[tuple[str, int, int]]) -> LoanHistory:
@@ -171,8 +200,12 @@ def test_a_fault_at_record_k_then_redelivery_gives_the_reference_figures(fault: 
     sink = FaultySink()
     handle = build_handler(sink, LocalDeadLetters(tmp_path))
     # WHEN the batch is delivered (a crash gets it whole again; a failure resumes at the lowest failed)
-    deliveries = deliver(handle, sink, on_shards(history.events, [0] * len(history.events)),
-                         iter([Delivery(size=45, fault=fault, at=k), Delivery(size=45)]))
+    deliveries = deliver(
+        handle,
+        sink,
+        on_shards(history.events, [0] * len(history.events)),
+        iter([Delivery(size=45, fault=fault, at=k), Delivery(size=45)]),
+    )
     # THEN it took a second delivery (unless record k counts nothing and could not fail)
     counts_something = bool(to_event("x", "1", history.events[k]).deltas)
     assert deliveries == (2 if fault == "crash" or counts_something else 1)
@@ -185,10 +218,17 @@ def test_the_fixed_history_exercises_every_figure() -> None:
     """Guards the crash test above against a history too dull to catch anything."""
     history = build_history(FIXED_OPS)
     actions = {e.event_type for e in history.events}
-    assert {f"{kind}.{action}" for kind in ("loan", "loan_participant")
-            for action in ("created", "updated", "soft_deleted", "deleted")} <= actions
-    assert any(e.entity == "loan" and e.before and e.after and e.before["amount"] != e.after["amount"]
-               for e in history.events)
-    loans = [funding_summary(s["amount"], history.participants_of(s["tenant_id"], s["loan_id"]))
-             for (kind, _), s in history.states.items() if kind == "loan"]
+    assert {
+        f"{kind}.{action}"
+        for kind in ("loan", "loan_participant")
+        for action in ("created", "updated", "soft_deleted", "deleted")
+    } <= actions
+    assert any(
+        e.entity == "loan" and e.before and e.after and e.before["amount"] != e.after["amount"] for e in history.events
+    )
+    loans = [
+        funding_summary(s["amount"], history.participants_of(s["tenant_id"], s["loan_id"]))
+        for (kind, _), s in history.states.items()
+        if kind == "loan"
+    ]
     assert {s["is_fully_funded"] for s in loans} == {True, False}

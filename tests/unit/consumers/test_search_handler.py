@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auxeira.runtime.dead_letters import LocalDeadLetters
+from auxeira.runtime.settings import PipelineSettings
 from consumers.handlers.search import CONSUMER, build_handler, configured_sink
 from consumers.projections.search import SearchMutation
-from auxeira.runtime.settings import PipelineSettings
 from consumers.sinks.search_base import Outcome, SearchSink
 from consumers.sinks.search_embedded import EmbeddedSearchSink
 from consumers.sinks.search_opensearch import OpenSearchSink
@@ -48,8 +48,12 @@ def dlq(tmp_path) -> LocalDeadLetters:
 
 def test_a_batch_is_indexed_in_one_sink_call(dlq) -> None:
     sink = Wrapped()
-    events = [startup("A", 1), startup("B", 1), startup("A", 2, name="Carbon Ledger"),
-              envelope("STARTUP#s1|ACTIVITY#1#a1", 1, "created", entity="activity")]
+    events = [
+        startup("A", 1),
+        startup("B", 1),
+        startup("A", 2, name="Carbon Ledger"),
+        envelope("STARTUP#s1|ACTIVITY#1#a1", 1, "created", entity="activity"),
+    ]
     response = build_handler(sink, dlq)(kinesis_event(*(kinesis_record(e) for e in events)), None)
     # THEN nothing failed, one sink call, the latest version of A is what search finds
     assert response == {"batchItemFailures": []}
@@ -116,8 +120,8 @@ class FailFrom(EmbeddedSearchSink):
         if self.failed:
             return super()._apply(mutations)
         self.failed = True
-        head = super()._apply(mutations[:self.k])
-        return head + [RetryableSinkError("died") for _ in mutations[self.k:]]
+        head = super()._apply(mutations[: self.k])
+        return head + [RetryableSinkError("died") for _ in mutations[self.k :]]
 
 
 _ACTIONS = ("created", "updated", "soft_deleted", "deleted")
@@ -131,16 +135,23 @@ def batches(draw: st.DrawFn):
         key = draw(st.sampled_from(["A", "B", "C"]))
         versions[key] = versions.get(key, 0) + draw(st.integers(1, 2))
         action = draw(st.sampled_from(_ACTIONS))
-        after = {"company_name": f"Solar {key}", "sse_score": versions[key],
-                 "deleted_at": "2026-01-01" if action == "soft_deleted" else None}
+        after = {
+            "company_name": f"Solar {key}",
+            "sse_score": versions[key],
+            "deleted_at": "2026-01-01" if action == "soft_deleted" else None,
+        }
         events.append(envelope(key, versions[key], action, tenant="t1" if key != "C" else "t2", after=after))
     return events, draw(st.integers(0, len(events)))
 
 
 def state(sink: SearchSink) -> tuple:
     docs = tuple((k, (d.version, d.deleted, d.body) if (d := sink.get("startups", k)) else None) for k in "ABC")
-    return docs, sink.count("t1", "startups"), sink.count("t2", "startups"), \
-        tuple(h.doc_id for h in sink.search("solar", "t1"))
+    return (
+        docs,
+        sink.count("t1", "startups"),
+        sink.count("t2", "startups"),
+        tuple(h.doc_id for h in sink.search("solar", "t1")),
+    )
 
 
 @settings(max_examples=100, deadline=None)
@@ -170,8 +181,9 @@ def test_a_batch_that_fails_at_record_k_and_is_delivered_again_converges(tmp_pat
 
 
 def test_opensearch_is_used_when_its_url_is_set_and_nothing_connects_before_use(tmp_path) -> None:
-    sink = configured_sink(PipelineSettings(opensearch_url="http://search.invalid:9200", env="qa",
-                                            lake_root=str(tmp_path)))
+    sink = configured_sink(
+        PipelineSettings(opensearch_url="http://search.invalid:9200", env="qa", lake_root=str(tmp_path))
+    )
     assert isinstance(sink, OpenSearchSink) and sink.env == "qa"
 
 

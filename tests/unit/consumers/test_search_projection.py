@@ -12,8 +12,14 @@ from schemas import catalog
 from schemas.envelope import Action, Envelope
 from schemas.errors import PoisonRecordError
 from schemas.search_fields import (
-    OPENSEARCH_ANALYSIS, SEARCH_ENTITIES, TENANT_FIELD, FieldKind, by_entity, opensearch_mappings,
-    opensearch_template_body, search_entity,
+    OPENSEARCH_ANALYSIS,
+    SEARCH_ENTITIES,
+    TENANT_FIELD,
+    FieldKind,
+    by_entity,
+    opensearch_mappings,
+    opensearch_template_body,
+    search_entity,
 )
 from tests.factories import make_stored_item
 from tests.kinesis_records import envelope
@@ -27,8 +33,9 @@ def routed(entity: str, n: int = 3, event: str = "INSERT", **overrides) -> Envel
     """The envelope the router makes of a stored item (secrets already dropped)."""
     item = make_stored_item(entity, n, **overrides)
     table = catalog.table_of_entity(entity)
-    record = stream_record(table.physical_name("test"), event, new=item,
-                           old=item if event == "MODIFY" else None, key_attrs=table.key_attrs)
+    record = stream_record(
+        table.physical_name("test"), event, new=item, old=item if event == "MODIFY" else None, key_attrs=table.key_attrs
+    )
     return to_envelope(record)
 
 
@@ -38,8 +45,7 @@ def routed(entity: str, n: int = 3, event: str = "INSERT", **overrides) -> Envel
 def test_the_indexed_fields_are_the_ones_users_search_for() -> None:
     # GIVEN the search field lists WHEN read per entity THEN they are the agreed ones
     assert {s.entity: [f.name for f in s.fields] for s in SEARCH_ENTITIES} == {
-        "startup": ["company_name", "tagline", "elevator_pitch", "description", "industry", "stage",
-                    "sse_score"],
+        "startup": ["company_name", "tagline", "elevator_pitch", "description", "industry", "stage", "sse_score"],
         "document": ["document_name", "document_description", "tags", "document_type"],
         "chatbot_message": ["message_text", "message_intent", "message_sentiment"],
         "event": ["title", "description", "event_type", "tags"],
@@ -92,8 +98,9 @@ def test_the_opensearch_mapping_is_strict_and_derived_from_the_fields(spec) -> N
 
 
 def test_the_template_targets_exactly_its_index_and_carries_the_analysis() -> None:
-    body = opensearch_template_body(search_entity("startups"), "auxeira-dev-startups",
-                                    extra={"tombstone": {"type": "boolean"}})
+    body = opensearch_template_body(
+        search_entity("startups"), "auxeira-dev-startups", extra={"tombstone": {"type": "boolean"}}
+    )
     assert body["index_patterns"] == ["auxeira-dev-startups"] and body["priority"] > 0
     assert body["template"]["settings"]["analysis"] == OPENSEARCH_ANALYSIS
     assert body["template"]["mappings"]["properties"]["tombstone"] == {"type": "boolean"}
@@ -117,8 +124,10 @@ def test_a_created_item_becomes_a_document_of_its_searchable_fields(entity: str)
     # WHEN it is projected
     [mutation] = project(event)
     # THEN one document: the entity's index, the item key as id, the event's version
-    expected_body = {TENANT_FIELD: "t1", **{f.name: event.after[f.name] for f in spec.fields
-                                            if event.after.get(f.name) is not None}}
+    expected_body = {
+        TENANT_FIELD: "t1",
+        **{f.name: event.after[f.name] for f in spec.fields if event.after.get(f.name) is not None},
+    }
     assert mutation == UpsertDoc(spec.index, event.key, 1, "t1", expected_body)
 
 
@@ -126,8 +135,7 @@ def test_secrets_and_personal_data_never_reach_a_document() -> None:
     # GIVEN a partner with a contact email (pii) and a startup with a tax id (secret)
     partner = routed("partner", 4, description="Cloud credits", offering="$5k credits")
     startup = routed("startup", 4)
-    for event, leaked in ((partner, ["partner4@example.com", "key-4"]),
-                          (startup, ["TAX-4", "Moi Avenue"])):
+    for event, leaked in ((partner, ["partner4@example.com", "key-4"]), (startup, ["TAX-4", "Moi Avenue"])):
         # WHEN projected THEN none of their values is anywhere in the document
         [mutation] = project(event)
         text = orjson.dumps(mutation.body).decode()
@@ -193,9 +201,15 @@ def test_a_version_wider_than_40_digits_is_poison() -> None:
     assert project(envelope("A", MAX_VERSION))[0].version == MAX_VERSION
 
 
-@pytest.mark.parametrize("field,value", [
-    ("sse_score", "high"), ("sse_score", True), ("sse_score", 2**31), ("company_name", 42),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("sse_score", "high"),
+        ("sse_score", True),
+        ("sse_score", 2**31),
+        ("company_name", 42),
+    ],
+)
 def test_a_value_of_the_wrong_kind_is_poison_naming_the_field(field: str, value) -> None:
     # GIVEN a value OpenSearch's mapping would refuse
     event = envelope("A", 1, "updated", after={"company_name": "Acme", field: value})

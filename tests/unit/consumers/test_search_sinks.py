@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -28,7 +28,12 @@ from consumers.projections.search import DeleteDoc, UpsertDoc, project
 from consumers.sinks.search_base import APPLIED, CONFLICT, SearchSink
 from consumers.sinks.search_embedded import EmbeddedSearchSink, match_expression, search_db_path
 from consumers.sinks.search_opensearch import (
-    MAX_EXTERNAL_VERSION, OpenSearchSink, bulk_action, classify, count_body, search_body,
+    MAX_EXTERNAL_VERSION,
+    OpenSearchSink,
+    bulk_action,
+    classify,
+    count_body,
+    search_body,
 )
 from schemas.envelope import Envelope, Source
 from schemas.errors import PoisonRecordError, RetryableSinkError
@@ -84,18 +89,35 @@ class FakeOpenSearch:
             return {**head, "status": status, "error": {"type": kind, "reason": "busy"}}
         unknown = set(source) - set(self.indices.properties(index))
         if unknown:
-            return {**head, "status": 400, "error": {
-                "type": "strict_dynamic_mapping_exception",
-                "reason": f"mapping set to strict, dynamic introduction of [{sorted(unknown)[0]}] is not allowed"}}
+            return {
+                **head,
+                "status": 400,
+                "error": {
+                    "type": "strict_dynamic_mapping_exception",
+                    "reason": f"mapping set to strict, dynamic introduction of [{sorted(unknown)[0]}] is not allowed",
+                },
+            }
         current = self.docs.get((index, doc_id))
         if current is not None and current[0] >= version:
-            return {**head, "status": 409, "error": {
-                "type": "version_conflict_engine_exception",
-                "reason": f"[{doc_id}]: version conflict, current version [{current[0]}] is higher or equal "
-                          f"to the one provided [{version}]", "index": index, "shard": "0"}}
+            return {
+                **head,
+                "status": 409,
+                "error": {
+                    "type": "version_conflict_engine_exception",
+                    "reason": f"[{doc_id}]: version conflict, current version [{current[0]}] is higher or equal "
+                    f"to the one provided [{version}]",
+                    "index": index,
+                    "shard": "0",
+                },
+            }
         self.docs[(index, doc_id)] = (version, source)
-        return {**head, "_version": version, "result": "updated" if current else "created",
-                "_shards": {"total": 2, "successful": 1, "failed": 0}, "status": 200 if current else 201}
+        return {
+            **head,
+            "_version": version,
+            "result": "updated" if current else "created",
+            "_shards": {"total": 2, "successful": 1, "failed": 0},
+            "status": 200 if current else 201,
+        }
 
     def get(self, index: str, id: str) -> dict[str, Any]:
         if (index, id) not in self.docs:
@@ -105,19 +127,28 @@ class FakeOpenSearch:
 
     def count(self, index: str, body: dict, **_: Any) -> dict[str, int]:
         tenant = body["query"]["bool"]["filter"][0]["term"]["tenant"]
-        return {"count": sum(1 for (i, _id), (_v, s) in self.docs.items()
-                             if i == index and s["tenant"] == tenant and not s.get("tombstone"))}
+        return {
+            "count": sum(
+                1
+                for (i, _id), (_v, s) in self.docs.items()
+                if i == index and s["tenant"] == tenant and not s.get("tombstone")
+            )
+        }
 
     def search(self, index: str, body: dict, **_: Any) -> dict[str, Any]:
         """No ranking: the tenant's live documents with any query word in any field."""
         query = body["query"]["bool"]
         words = set(query["must"][0]["multi_match"]["query"].lower().split())
         tenant = query["filter"][0]["term"]["tenant"]
-        hits = [{"_index": i, "_id": d, "_score": 1.0, "_version": v, "_source": s}
-                for (i, d), (v, s) in self.docs.items()
-                if i in index.split(",") and s["tenant"] == tenant and not s.get("tombstone")
-                and words & set(" ".join(str(x) for x in s.values()).lower().split())]
-        return {"hits": {"total": {"value": len(hits)}, "hits": hits[:body["size"]]}}
+        hits = [
+            {"_index": i, "_id": d, "_score": 1.0, "_version": v, "_source": s}
+            for (i, d), (v, s) in self.docs.items()
+            if i in index.split(",")
+            and s["tenant"] == tenant
+            and not s.get("tombstone")
+            and words & set(" ".join(str(x) for x in s.values()).lower().split())
+        ]
+        return {"hits": {"total": {"value": len(hits)}, "hits": hits[: body["size"]]}}
 
     def close(self) -> None:
         pass
@@ -170,8 +201,9 @@ def test_a_duplicate_or_older_version_is_a_conflict_never_an_error(sink: SearchS
 
 
 def test_a_batch_applies_in_order_and_the_highest_version_wins(sink: SearchSink) -> None:
-    outcomes = sink.apply([doc("A", 1, company_name="v1"), doc("A", 3, company_name="v3"),
-                           doc("A", 2, company_name="v2")])
+    outcomes = sink.apply(
+        [doc("A", 1, company_name="v1"), doc("A", 3, company_name="v3"), doc("A", 2, company_name="v2")]
+    )
     assert outcomes == [APPLIED, APPLIED, CONFLICT]
     stored = sink.get("startups", "A")
     assert (stored.version, stored.body["company_name"]) == (3, "v3")
@@ -195,8 +227,15 @@ def test_a_delete_that_arrives_before_its_create_wins(sink: SearchSink) -> None:
 
 
 def test_count_is_per_tenant_and_index_and_skips_tombstones(sink: SearchSink) -> None:
-    sink.apply([doc("A", 1), doc("B", 1), doc("C", 1, tenant="t2"), gone("B", 2),
-                doc("D", 1, index="documents", document_name="deck.pdf")])
+    sink.apply(
+        [
+            doc("A", 1),
+            doc("B", 1),
+            doc("C", 1, tenant="t2"),
+            gone("B", 2),
+            doc("D", 1, index="documents", document_name="deck.pdf"),
+        ]
+    )
     assert (sink.count("t1", "startups"), sink.count("t2", "startup"), sink.count("t1", "documents")) == (1, 1, 1)
     assert sink.get("startups", "nobody") is None
 
@@ -235,21 +274,38 @@ def deliveries(draw: st.DrawFn) -> tuple[list[Envelope], list[int], int]:
 
 def _envelope(n: int, key: str, version: int, kind: str, name: str) -> Envelope:
     action = "updated" if kind == "updated_while_deleted" else kind
-    after = None if kind == "deleted" else {
-        "company_name": name, "industry": "CleanTech", "sse_score": version % 100,
-        "deleted_at": "2026-01-01T00:00:00Z" if kind in ("soft_deleted", "updated_while_deleted") else None,
-    }
-    return Envelope(event_id=f"e{n}", event_type=f"startup.{action}", tenant_id=_KEYS[key], entity="startup",
-                    key=key, version=version, source=Source(table="auxeira-startups-test"),
-                    occurred_at=datetime(2026, 1, 1, tzinfo=timezone.utc), after=after)
+    after = (
+        None
+        if kind == "deleted"
+        else {
+            "company_name": name,
+            "industry": "CleanTech",
+            "sse_score": version % 100,
+            "deleted_at": "2026-01-01T00:00:00Z" if kind in ("soft_deleted", "updated_while_deleted") else None,
+        }
+    )
+    return Envelope(
+        event_id=f"e{n}",
+        event_type=f"startup.{action}",
+        tenant_id=_KEYS[key],
+        entity="startup",
+        key=key,
+        version=version,
+        source=Source(table="auxeira-startups-test"),
+        occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+        after=after,
+    )
 
 
 def index_state(sink: SearchSink, searchable: bool) -> tuple:
     """Everything that must converge: each id's version/tombstone/body, counts, and hits."""
     docs = tuple((k, (d.version, d.deleted, d.body) if (d := sink.get("startups", k)) else None) for k in _KEYS)
     counts = tuple(sink.count(t, "startups") for t in ("t1", "t2"))
-    hits = tuple(sorted(h.doc_id for t in ("t1", "t2") for h in sink.search("solar clinic carbon", t))) \
-        if searchable else ()
+    hits = (
+        tuple(sorted(h.doc_id for t in ("t1", "t2") for h in sink.search("solar clinic carbon", t)))
+        if searchable
+        else ()
+    )
     return docs, counts, hits
 
 
@@ -269,7 +325,7 @@ def test_any_delivery_order_with_duplicates_ends_in_the_in_order_state(kind: str
         # WHEN it is delivered shuffled, with duplicates, in batches
         delivered = [m for i in order for m in project(history[i])]
         for start in range(0, len(delivered), batch_size):
-            shuffled.apply(delivered[start:start + batch_size])
+            shuffled.apply(delivered[start : start + batch_size])
         # THEN the index is the same: documents, tombstones, versions, counts and hits
         expected = index_state(in_order, kind == "embedded")
         assert index_state(shuffled, kind == "embedded") == expected
@@ -312,8 +368,12 @@ def test_search_ranks_the_document_that_matches_best_first(embedded: EmbeddedSea
 
 
 def test_a_name_match_outranks_a_description_match(embedded: EmbeddedSearchSink) -> None:
-    embedded.apply([doc("N", 1, company_name="Mango Logistics", description="trucks and routes"),
-                    doc("D", 1, company_name="Fruit Routes", description="we ship mango and papaya")])
+    embedded.apply(
+        [
+            doc("N", 1, company_name="Mango Logistics", description="trucks and routes"),
+            doc("D", 1, company_name="Fruit Routes", description="we ship mango and papaya"),
+        ]
+    )
     assert [h.doc_id for h in embedded.search("mango", "t1")] == ["N", "D"]
 
 
@@ -327,9 +387,13 @@ def test_a_tenant_never_sees_another_tenants_documents(embedded: EmbeddedSearchS
 
 
 def test_search_covers_every_index_or_the_one_asked_for(embedded: EmbeddedSearchSink) -> None:
-    embedded.apply([doc("S", 1, company_name="Solar Co"),
-                    doc("D", 1, index="documents", document_name="solar plan.pdf", tags=["solar", "deck"]),
-                    doc("E", 1, index="events", title="Solar demo day", tags=["pitch"])])
+    embedded.apply(
+        [
+            doc("S", 1, company_name="Solar Co"),
+            doc("D", 1, index="documents", document_name="solar plan.pdf", tags=["solar", "deck"]),
+            doc("E", 1, index="events", title="Solar demo day", tags=["pitch"]),
+        ]
+    )
     assert {h.index for h in embedded.search("solar", "t1")} == {"startups", "documents", "events"}
     assert [h.doc_id for h in embedded.search("solar", "t1", "documents")] == ["D"]
     assert [h.doc_id for h in embedded.search("deck", "t1", "document")] == ["D"]  # tags are searchable
@@ -355,7 +419,7 @@ def test_user_text_is_searched_never_parsed_as_fts5_syntax(embedded: EmbeddedSea
 def test_the_index_is_one_file_under_the_lake_root_and_survives_a_reopen(tmp_path) -> None:
     # GIVEN documents written through one sink
     first = EmbeddedSearchSink.for_lake(tmp_path)
-    first.apply(STARTUPS + [gone("S3", 2)])
+    first.apply([*STARTUPS, gone("S3", 2)])
     first.close()
     assert search_db_path(tmp_path) == tmp_path / "search" / "local" / "search.db" and search_db_path(tmp_path).exists()
     assert search_db_path(tmp_path, "prod") != search_db_path(tmp_path, "dev")
@@ -430,13 +494,23 @@ def test_the_text_index_is_rebuilt_when_the_field_layout_changes(tmp_path) -> No
 def test_an_upsert_becomes_an_external_version_index_action() -> None:
     action = bulk_action(doc("STARTUP#1|PROFILE", 7, company_name="Acme"), "dev")
     assert action == {
-        "_op_type": "index", "_index": "auxeira-dev-startups", "_id": "STARTUP#1|PROFILE",
-        "version": 7, "version_type": "external", "_source": {"tenant": "t1", "company_name": "Acme"},
+        "_op_type": "index",
+        "_index": "auxeira-dev-startups",
+        "_id": "STARTUP#1|PROFILE",
+        "version": 7,
+        "version_type": "external",
+        "_source": {"tenant": "t1", "company_name": "Acme"},
     }
     # AND the client helper turns it into exactly this action line and source line
     assert expand_action(action) == (
-        {"index": {"_index": "auxeira-dev-startups", "_id": "STARTUP#1|PROFILE", "version": 7,
-                   "version_type": "external"}},
+        {
+            "index": {
+                "_index": "auxeira-dev-startups",
+                "_id": "STARTUP#1|PROFILE",
+                "version": 7,
+                "version_type": "external",
+            }
+        },
         {"tenant": "t1", "company_name": "Acme"},
     )
 
@@ -462,31 +536,62 @@ def _item(status: Any, error: Any = None, op: str = "index", **extra: Any) -> di
     return {op: info}
 
 
-@pytest.mark.parametrize("item,expected", [
-    pytest.param(_item(201, result="created", _version=1), APPLIED, id="201-created"),
-    pytest.param(_item(200, result="updated", _version=2), APPLIED, id="200-updated"),
-    pytest.param(_item(409, {"type": "version_conflict_engine_exception",
-                             "reason": "[A]: version conflict, current version [3] is higher or equal to "
-                                       "the one provided [2]"}), CONFLICT, id="409-conflict"),
-    pytest.param(_item(404, op="delete", result="not_found", _version=1), APPLIED, id="404-delete-not-found"),
-    pytest.param(_item(429, {"type": "rejected_execution_exception", "reason": "queue full"}),
-                 RetryableSinkError, id="429"),
-    pytest.param(_item(503, {"type": "unavailable_shards_exception", "reason": "primary shard is not active"}),
-                 RetryableSinkError, id="503"),
-    pytest.param(_item(500, {"type": "exception", "reason": "boom"}), RetryableSinkError, id="500"),
-    pytest.param(_item(403, {"type": "cluster_block_exception", "reason": "index read-only"}),
-                 RetryableSinkError, id="403-read-only"),
-    pytest.param(_item(404, {"type": "index_not_found_exception", "reason": "no such index"}),
-                 RetryableSinkError, id="404-no-index"),
-    pytest.param(_item("N/A", "ConnectionError(refused)", exception=OSError()), RetryableSinkError,
-                 id="request-failed"),
-    pytest.param(_item(400, {"type": "mapper_parsing_exception", "reason": "failed to parse [sse_score]"}),
-                 PoisonRecordError, id="400-mapper-parsing"),
-    pytest.param(_item(400, {"type": "strict_dynamic_mapping_exception", "reason": "strict"}),
-                 PoisonRecordError, id="400-strict-mapping"),
-    pytest.param(_item(400, {"type": "illegal_argument_exception", "reason": "bad"}),
-                 PoisonRecordError, id="400-illegal-argument"),
-])
+@pytest.mark.parametrize(
+    "item,expected",
+    [
+        pytest.param(_item(201, result="created", _version=1), APPLIED, id="201-created"),
+        pytest.param(_item(200, result="updated", _version=2), APPLIED, id="200-updated"),
+        pytest.param(
+            _item(
+                409,
+                {
+                    "type": "version_conflict_engine_exception",
+                    "reason": "[A]: version conflict, current version [3] is higher or equal to the one provided [2]",
+                },
+            ),
+            CONFLICT,
+            id="409-conflict",
+        ),
+        pytest.param(_item(404, op="delete", result="not_found", _version=1), APPLIED, id="404-delete-not-found"),
+        pytest.param(
+            _item(429, {"type": "rejected_execution_exception", "reason": "queue full"}), RetryableSinkError, id="429"
+        ),
+        pytest.param(
+            _item(503, {"type": "unavailable_shards_exception", "reason": "primary shard is not active"}),
+            RetryableSinkError,
+            id="503",
+        ),
+        pytest.param(_item(500, {"type": "exception", "reason": "boom"}), RetryableSinkError, id="500"),
+        pytest.param(
+            _item(403, {"type": "cluster_block_exception", "reason": "index read-only"}),
+            RetryableSinkError,
+            id="403-read-only",
+        ),
+        pytest.param(
+            _item(404, {"type": "index_not_found_exception", "reason": "no such index"}),
+            RetryableSinkError,
+            id="404-no-index",
+        ),
+        pytest.param(
+            _item("N/A", "ConnectionError(refused)", exception=OSError()), RetryableSinkError, id="request-failed"
+        ),
+        pytest.param(
+            _item(400, {"type": "mapper_parsing_exception", "reason": "failed to parse [sse_score]"}),
+            PoisonRecordError,
+            id="400-mapper-parsing",
+        ),
+        pytest.param(
+            _item(400, {"type": "strict_dynamic_mapping_exception", "reason": "strict"}),
+            PoisonRecordError,
+            id="400-strict-mapping",
+        ),
+        pytest.param(
+            _item(400, {"type": "illegal_argument_exception", "reason": "bad"}),
+            PoisonRecordError,
+            id="400-illegal-argument",
+        ),
+    ],
+)
 def test_bulk_items_are_classified_as_the_documentation_shapes_them(item, expected) -> None:
     outcome = classify(item)
     if isinstance(expected, type):
@@ -515,8 +620,22 @@ def test_templates_are_put_once_on_first_use_and_fit_every_document() -> None:
     client = FakeOpenSearch()
     sink = opensearch_sink(client)
     assert client.indices.puts == 0  # nothing before first use
-    sink.apply([doc("A", 1, company_name="Acme", tagline="t", elevator_pitch="p", description="d",
-                    industry="FinTech", stage="Seed", sse_score=5), gone("B", 1)])
+    sink.apply(
+        [
+            doc(
+                "A",
+                1,
+                company_name="Acme",
+                tagline="t",
+                elevator_pitch="p",
+                description="d",
+                industry="FinTech",
+                stage="Seed",
+                sse_score=5,
+            ),
+            gone("B", 1),
+        ]
+    )
     sink.apply([doc("C", 1)])
     assert client.indices.puts == len(SEARCH_ENTITIES)
     assert set(client.indices.templates) == {f"auxeira-test-{s.index}" for s in SEARCH_ENTITIES}
@@ -567,10 +686,18 @@ def test_templates_that_cannot_be_put_fail_the_batch_retryably_and_are_tried_aga
 
 def test_search_hits_name_the_short_index_and_carry_versions() -> None:
     sink = opensearch_sink()
-    sink.apply([doc("A", 4, company_name="Solar One"), doc("B", 1, tenant="t2", company_name="Solar Two"),
-                doc("D", 2, index="documents", document_name="solar deck"), gone("A", 5)])
+    sink.apply(
+        [
+            doc("A", 4, company_name="Solar One"),
+            doc("B", 1, tenant="t2", company_name="Solar Two"),
+            doc("D", 2, index="documents", document_name="solar deck"),
+            gone("A", 5),
+        ]
+    )
     sink.apply([doc("C", 1, company_name="Solar Three")])
     hits = sink.search("solar", "t1")
-    assert {(h.index, h.doc_id, h.version, h.tenant) for h in hits} == {("startups", "C", 1, "t1"),
-                                                                         ("documents", "D", 2, "t1")}
+    assert {(h.index, h.doc_id, h.version, h.tenant) for h in hits} == {
+        ("startups", "C", 1, "t1"),
+        ("documents", "D", 2, "t1"),
+    }
     assert [h.doc_id for h in sink.search("solar", "t1", "documents")] == ["D"]

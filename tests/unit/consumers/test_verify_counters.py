@@ -32,9 +32,15 @@ TABLES = [
 def sink_holding(values: dict[tuple[str, str], dict[str, Any]]) -> InMemoryCounterSink:
     sink = InMemoryCounterSink()
     events = [
-        CounterEvent("sh", pad_sequence(str(n)), f"e{n}", tuple(
-            CounterDelta(tenant, parent, name, **({"max": v} if isinstance(v, str) else {"add": v}))
-            for name, v in counters.items()))
+        CounterEvent(
+            "sh",
+            pad_sequence(str(n)),
+            f"e{n}",
+            tuple(
+                CounterDelta(tenant, parent, name, **({"max": v} if isinstance(v, str) else {"add": v}))
+                for name, v in counters.items()
+            ),
+        )
         for n, ((tenant, parent), counters) in enumerate(values.items(), 1)
     ]
     sink.write(coalesce(events))
@@ -42,8 +48,14 @@ def sink_holding(values: dict[tuple[str, str], dict[str, Any]]) -> InMemoryCount
 
 
 RIGHT = {
-    ("t1", "STARTUP#s1"): {"activities_count": 1, "aux_tokens_earned_total": 10, "aux_tokens_spent_total": 4,
-                           "aux_token_balance": 6, "last_activity_at": LATE, "documents_count": 1},
+    ("t1", "STARTUP#s1"): {
+        "activities_count": 1,
+        "aux_tokens_earned_total": 10,
+        "aux_tokens_spent_total": 4,
+        "aux_token_balance": 6,
+        "last_activity_at": LATE,
+        "documents_count": 1,
+    },
     ("t1", "EVENT#e1"): {"registrations_count": 1},
     ("t2", "USER#u1"): {"sessions_count": 1},
 }
@@ -94,21 +106,37 @@ LENDING = [
     item("loan_participant", 15, loan_id="l9", status="accepted", contribution_amount=1),  # its loan is gone
 ]
 LOAN_RIGHT = {
-    ("t1", "LOAN#l1"): {"participant_count": 3, "accepted_participant_count": 2, "pending_participant_count": 1,
-                        "total_funded": Decimal("5001"), "target_amount": 5000,
-                        "hist#contributions#2500_5": 2},
-    ("t1", "LOAN#l9"): {"participant_count": 1, "accepted_participant_count": 1, "total_funded": 1,
-                        "hist#contributions#1": 1},
+    ("t1", "LOAN#l1"): {
+        "participant_count": 3,
+        "accepted_participant_count": 2,
+        "pending_participant_count": 1,
+        "total_funded": Decimal("5001"),
+        "target_amount": 5000,
+        "hist#contributions#2500_5": 2,
+    },
+    ("t1", "LOAN#l9"): {
+        "participant_count": 1,
+        "accepted_participant_count": 1,
+        "total_funded": 1,
+        "hist#contributions#1": 1,
+    },
 }
 
 
 def loan_sink(values: dict[tuple[str, str], dict[str, Any]]) -> InMemoryCounterSink:
     """A sink holding these values (a ``target_amount`` is written as a latest value at version 1)."""
     events = [
-        CounterEvent("sh", pad_sequence(str(n)), f"e{n}", tuple(
-            CounterDelta(tenant, parent, name,
-                         **({"version": 1, "value": v} if name == "target_amount" else {"add": v}))
-            for name, v in counters.items()))
+        CounterEvent(
+            "sh",
+            pad_sequence(str(n)),
+            f"e{n}",
+            tuple(
+                CounterDelta(
+                    tenant, parent, name, **({"version": 1, "value": v} if name == "target_amount" else {"add": v})
+                )
+                for name, v in counters.items()
+            ),
+        )
         for n, ((tenant, parent), counters) in enumerate(values.items(), 1)
     ]
     sink = InMemoryCounterSink()
@@ -118,8 +146,12 @@ def loan_sink(values: dict[tuple[str, str], dict[str, Any]]) -> InMemoryCounterS
 
 def test_a_loans_counters_are_recounted_with_buckets_and_its_target() -> None:
     assert expected_counters(LENDING)[("t1", "LOAN#l1")] == {
-        "participant_count": 3, "accepted_participant_count": 2, "pending_participant_count": 1,
-        "total_funded": Decimal("5001.0"), "contributions": {Decimal("2500.5"): 2}, "target_amount": 5000,
+        "participant_count": 3,
+        "accepted_participant_count": 2,
+        "pending_participant_count": 1,
+        "total_funded": Decimal("5001.0"),
+        "contributions": {Decimal("2500.5"): 2},
+        "target_amount": 5000,
     }
 
 
@@ -134,8 +166,15 @@ def test_loans_holding_the_recount_have_no_mismatch_and_their_summary_is_the_ref
 
 def test_a_lost_withdrawal_shows_in_the_count_the_sum_and_the_bucket() -> None:
     # GIVEN the counters still holding a third accepted 2500.50 that was withdrawn
-    stale = {**LOAN_RIGHT, ("t1", "LOAN#l1"): {**LOAN_RIGHT[("t1", "LOAN#l1")], "accepted_participant_count": 3,
-                                               "total_funded": Decimal("7501.5"), "hist#contributions#2500_5": 3}}
+    stale = {
+        **LOAN_RIGHT,
+        ("t1", "LOAN#l1"): {
+            **LOAN_RIGHT[("t1", "LOAN#l1")],
+            "accepted_participant_count": 3,
+            "total_funded": Decimal("7501.5"),
+            "hist#contributions#2500_5": 3,
+        },
+    }
     mismatches = compare_counters(LENDING, loan_sink(stale), ["t1"])
     # THEN the counters name it, and the summary check stays quiet about the same item
     assert mismatches == [
@@ -146,7 +185,9 @@ def test_a_lost_withdrawal_shows_in_the_count_the_sum_and_the_bucket() -> None:
     # AND on its own, the summary check sees the drift in the computed figures (the average,
     # 7501.5 / 3 against 5001 / 2, happens to be 2500.5 both ways)
     assert [m.reason.split(":")[0] for m in compare_loan_summaries(LENDING, loan_sink(stale))] == [
-        "computed total_funded", "computed funding_percentage", "computed accepted_participant_count",
+        "computed total_funded",
+        "computed funding_percentage",
+        "computed accepted_participant_count",
     ]
 
 

@@ -30,8 +30,7 @@ def items() -> list[tuple[str, dict]]:
 
 
 def expected() -> list[Expected]:
-    return [e for entity, item in items()
-            for e in expected_states(catalog.table_of_entity(entity), [item])]
+    return [e for entity, item in items() for e in expected_states(catalog.table_of_entity(entity), [item])]
 
 
 @pytest.fixture
@@ -59,17 +58,20 @@ def test_an_index_fed_by_the_pipeline_matches_the_tables(synced: EmbeddedSearchS
 
 def test_every_kind_of_drift_is_reported(synced: EmbeddedSearchSink) -> None:
     docs = {d.doc_id: d for d in expected_search_docs(expected())}
-    startup, event, partner = (next(d for d in docs.values() if d.index == i and d.tenant == "t1")
-                               for i in ("startups", "events", "partners"))
+    startup, event, partner = (
+        next(d for d in docs.values() if d.index == i and d.tenant == "t1") for i in ("startups", "events", "partners")
+    )
     message = next(d for d in docs.values() if d.index == "chatbot_messages" and d.tenant == "t2")
     # GIVEN a wrong tombstone, versions the tables never had, a wrong tenant and a ghost document
-    synced.apply([
-        DeleteDoc("startups", startup.doc_id, 2, "t1"),
-        UpsertDoc("events", event.doc_id, 2, "t1", {**event.body, "title": "Renamed"}),
-        UpsertDoc("partners", partner.doc_id, 2, "t2", {**partner.body, "tenant": "t2"}),
-        UpsertDoc("chatbot_messages", message.doc_id, 2, "t2", {**message.body, "message_text": "edited"}),
-        UpsertDoc("documents", "STARTUP#s2|DOCUMENT#d2", 9, "t1", {"tenant": "t1", "document_name": "ghost"}),
-    ])
+    synced.apply(
+        [
+            DeleteDoc("startups", startup.doc_id, 2, "t1"),
+            UpsertDoc("events", event.doc_id, 2, "t1", {**event.body, "title": "Renamed"}),
+            UpsertDoc("partners", partner.doc_id, 2, "t2", {**partner.body, "tenant": "t2"}),
+            UpsertDoc("chatbot_messages", message.doc_id, 2, "t2", {**message.body, "message_text": "edited"}),
+            UpsertDoc("documents", "STARTUP#s2|DOCUMENT#d2", 9, "t1", {"tenant": "t1", "document_name": "ghost"}),
+        ]
+    )
     reasons = {m.key: m.reason for m in compare_search(list(docs.values()), synced, ["t1", "t2"])}
     # THEN each one is named
     assert reasons[startup.label] == "tombstone v2 but the item exists"

@@ -24,8 +24,15 @@ def test_every_rendered_mapping_is_finite_bisecting_reports_failures_and_keeps_p
         assert (props["BatchSize"], props["ParallelizationFactor"]) == (spec.batch_size, spec.parallelization_factor)
 
 
-@pytest.mark.parametrize("field, value", [("maximum_retry_attempts", -1), ("maximum_record_age_seconds", -1),
-                                          ("batch_size", 0), ("parallelization_factor", 11)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("maximum_retry_attempts", -1),
+        ("maximum_record_age_seconds", -1),
+        ("batch_size", 0),
+        ("parallelization_factor", 11),
+    ],
+)
 def test_a_spec_with_infinite_retries_or_out_of_range_settings_is_refused(field, value):
     with pytest.raises(ValueError, match="must be"):
         MappingSpec("x", "h.handler", "kinesis", **{"batch_size": 10, field: value})

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 from aws_kinesis_agg.deaggregator import deaggregate_records
 from moto import mock_aws
 
-from auxeira.runtime.dead_letters import LocalDeadLetters
 from auxeira.runtime.bus import envelopes_of
+from auxeira.runtime.dead_letters import LocalDeadLetters
 from consumers.handlers.cache import build_handler
 from consumers.sinks.memory import InMemoryCacheSink
 from producers.aggregation import (
@@ -23,21 +23,27 @@ from producers.aggregation import (
     deaggregate,
     is_aggregated,
 )
-from schemas.events import PageView, to_envelope
 from producers.kinesis_writer import MAX_RECORD_BYTES, OutgoingRecord, record_size
 from producers.publisher import Publisher
 from producers.stream_router import partition_key
 from schemas.envelope import Envelope, encode
 from schemas.errors import PoisonRecordError
+from schemas.events import PageView, to_envelope
 from tests.kinesis_records import envelope as startup_envelope
 from tests.kinesis_records import kinesis_event, kinesis_record
 
-T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def view(n: int, user: str = "u1", size: int = 0) -> Envelope:
-    event = PageView(view_id=f"v{n}", tenant_id="t1", user_id=user, path=f"/p/{n}",
-                     properties={"pad": "x" * size}, occurred_at=T0 + timedelta(seconds=n))
+    event = PageView(
+        view_id=f"v{n}",
+        tenant_id="t1",
+        user_id=user,
+        path=f"/p/{n}",
+        properties={"pad": "x" * size},
+        occurred_at=T0 + timedelta(seconds=n),
+    )
     return to_envelope(event, "web")
 
 
@@ -84,8 +90,20 @@ def test_a_consumer_handler_applies_every_event_of_an_aggregated_record(tmp_path
 def test_every_event_of_a_key_travels_under_one_partition_key_in_order():
     # GIVEN three users' events interleaved, in flushes that split some buckets
     aggregator = Aggregator(buckets=8, max_record_bytes=20_000)
-    envelopes = [to_envelope(PageView(view_id="same", tenant_id="t1", user_id="u", path="/", properties={
-        "n": n, "pad": "y" * 3_000}, occurred_at=T0 + timedelta(seconds=n)), "web") for n in range(20)]
+    envelopes = [
+        to_envelope(
+            PageView(
+                view_id="same",
+                tenant_id="t1",
+                user_id="u",
+                path="/",
+                properties={"n": n, "pad": "y" * 3_000},
+                occurred_at=T0 + timedelta(seconds=n),
+            ),
+            "web",
+        )
+        for n in range(20)
+    ]
     records = aggregator.aggregate([outgoing(e) for e in envelopes])
     # THEN one key's events are in several records with the same partition key, in order
     assert len(records) > 1
@@ -109,14 +127,14 @@ def test_aggregated_user_records_stay_on_their_own_shard_on_moto():
         client.create_stream(StreamName="events", ShardCount=4)
         with Publisher(client, "events", name="web", aggregate=True, linger_seconds=None) as publisher:
             for n in range(400):
-                publisher.publish(PageView(view_id=f"v{n}", tenant_id="t1", user_id="u", path="/",
-                                           occurred_at=T0))
+                publisher.publish(PageView(view_id=f"v{n}", tenant_id="t1", user_id="u", path="/", occurred_at=T0))
         shards = client.list_shards(StreamName="events")["Shards"]
         seen = 0
         for shard in shards:
             low, high = (int(shard["HashKeyRange"][k]) for k in ("StartingHashKey", "EndingHashKey"))
-            iterator = client.get_shard_iterator(StreamName="events", ShardId=shard["ShardId"],
-                                                 ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            iterator = client.get_shard_iterator(
+                StreamName="events", ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
             for record in client.get_records(ShardIterator=iterator, Limit=10_000)["Records"]:
                 for envelope in envelopes_of(record["Data"]):
                     # THEN each event is on the shard its own partition key hashes to
@@ -151,8 +169,7 @@ def test_plain_records_pass_through_deaggregation_unchanged():
         (lambda d: d[:-1] + bytes([d[-1] ^ 1]), "MD5"),
         (lambda d: MAGIC + b"\xff\xff\xff" + hashlib.md5(b"\xff\xff\xff").digest(), "protobuf"),
         # a user record pointing at partition key #5 of a one-key table
-        (lambda d: MAGIC + (body := b"\x0a\x01k\x1a\x04\x08\x05\x1a\x00") + hashlib.md5(body).digest(),
-         "index"),
+        (lambda d: MAGIC + (body := b"\x0a\x01k\x1a\x04\x08\x05\x1a\x00") + hashlib.md5(body).digest(), "index"),
     ],
 )
 def test_a_corrupt_aggregated_record_is_poison(corrupt, why):

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from producers.batch_write import WriteOperation, parse_operation, InvalidOperationError
+from producers.batch_write import InvalidOperationError, WriteOperation, parse_operation
 from producers.history import HistoryReader
 from producers.repository import Repository
 from schemas import catalog
-from tests.moto_tables import moto_dynamodb, serialized
 from tests.factories import make_item, make_key
+from tests.moto_tables import moto_dynamodb, serialized
 
 ENV = "test"
 ACTOR = "importer"
@@ -41,8 +41,11 @@ def _create(entity: str, n: int, **overrides: Any) -> dict[str, Any]:
 
 def test_bad_items_fail_alone_with_a_reason_naming_the_field(repo: Repository) -> None:
     # GIVEN three participants to invite, the second with a malformed email
-    operations = [_create("loan_participant", 0), _create("loan_participant", 2, lender_email="not-an-email"),
-                  _create("loan_participant", 4)]
+    operations = [
+        _create("loan_participant", 0),
+        _create("loan_participant", 2, lender_email="not-an-email"),
+        _create("loan_participant", 4),
+    ]
     # WHEN they are written as one batch
     outcome = repo.batch_write(operations, actor=ACTOR)
     # THEN the good ones are stored and the bad one is reported, by index, key and field
@@ -60,22 +63,35 @@ def test_every_kind_of_failure_is_a_result(repo: Repository) -> None:
     # GIVEN a stored loan at version 1
     repo.create("loan", make_item("loan", 1), actor=ACTOR)
     operations = [
-        _create("loan", 1),                                                      # duplicate
+        _create("loan", 1),  # duplicate
         {"op": "update", "entity": "loan", "key": make_key("loan", 9), "changes": {"status": "open"}},  # missing
-        {"op": "update", "entity": "loan", "key": make_key("loan", 1), "changes": {"status": "open"},
-         "expected_version": 7},                                                  # stale
-        {"op": "upsert", "entity": "loan"},                                       # unknown op
-        {"op": "create", "entity": "spaceship", "values": {}},                    # unknown entity
-        {"op": "delete", "entity": "loan", "key": "LOAN#only-one-part"},          # malformed key
-        {"op": "update", "entity": "loan", "key": make_key("loan", 1)},           # missing part
-        _create("loan", 5),                                                       # fine
+        {
+            "op": "update",
+            "entity": "loan",
+            "key": make_key("loan", 1),
+            "changes": {"status": "open"},
+            "expected_version": 7,
+        },  # stale
+        {"op": "upsert", "entity": "loan"},  # unknown op
+        {"op": "create", "entity": "spaceship", "values": {}},  # unknown entity
+        {"op": "delete", "entity": "loan", "key": "LOAN#only-one-part"},  # malformed key
+        {"op": "update", "entity": "loan", "key": make_key("loan", 1)},  # missing part
+        _create("loan", 5),  # fine
     ]
     # WHEN they run
     outcome = repo.batch_write(operations, actor=ACTOR)
     # THEN each failure says what went wrong, and the good neighbour still went through
     errors = [(r["error"] or {}).get("type") for r in outcome["results"]]
-    assert errors == ["ConflictError", "NotFoundError", "ConflictError", "InvalidOperationError",
-                      "UnknownEntityError", "EntityValidationError", "InvalidOperationError", None]
+    assert errors == [
+        "ConflictError",
+        "NotFoundError",
+        "ConflictError",
+        "InvalidOperationError",
+        "UnknownEntityError",
+        "EntityValidationError",
+        "InvalidOperationError",
+        None,
+    ]
     fields = [(r["error"] or {}).get("fields") for r in outcome["results"]]
     assert fields[3:7] == [["op"], ["entity"], ["key"], ["changes"]]
     assert [r["index"] for r in outcome["results"]] == list(range(8))
@@ -108,8 +124,14 @@ def test_hard_delete_in_a_batch_reports_no_version(repo: Repository) -> None:
     repo.create("startup", make_item("startup", 1), actor=ACTOR)
     outcome = repo.batch_write([{"op": "delete", "entity": "startup", "key": make_key("startup", 1)}], actor=ACTOR)
     assert outcome["results"][0] | {"error": None} == {
-        "index": 0, "op": "delete", "entity": "startup", "key": make_key("startup", 1), "status": "deleted",
-        "version": None, "error": None}
+        "index": 0,
+        "op": "delete",
+        "entity": "startup",
+        "key": make_key("startup", 1),
+        "status": "deleted",
+        "version": None,
+        "error": None,
+    }
     assert repo.get("startup", make_key("startup", 1)) is None
 
 
@@ -136,8 +158,9 @@ class _FlakyClient:
             self.threads.add(threading.current_thread().name)
         item = kwargs.get("Item") or kwargs["TransactItems"][0]["Put"]["Item"]
         if item["PK"]["S"] == self._failing:
-            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
-                              name)
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, name
+            )
         return getattr(self._real, name)(**kwargs)
 
     def put_item(self, **kwargs: Any) -> Any:
@@ -167,8 +190,13 @@ def test_one_worker_runs_in_the_calling_thread(client: Any) -> None:
 
 def test_history_is_written_for_each_batch_item(client: Any) -> None:
     repo = Repository(client, env=ENV, history=True)
-    repo.batch_write([_create("loan", 1), {"op": "update", "entity": "loan", "key": make_key("loan", 1),
-                                           "changes": {"purpose": "stock"}}], actor=ACTOR)
+    repo.batch_write(
+        [
+            _create("loan", 1),
+            {"op": "update", "entity": "loan", "key": make_key("loan", 1), "changes": {"purpose": "stock"}},
+        ],
+        actor=ACTOR,
+    )
     entries = list(HistoryReader(client, env=ENV).entries("loan", make_key("loan", 1)))
     assert [(e.version, e.action, e.actor) for e in entries] == [(1, "create", ACTOR), (2, "update", ACTOR)]
 

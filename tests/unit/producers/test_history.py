@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from auxeira.cli.history import show_history
-from schemas.wire.dynamodb import format_timestamp, serialize_item
+from auxeira.cli.output import Output
 from infra.tables import create_table_request
 from producers.history import SECRET, HistoryReader
 from producers.history_items import HISTORY_TABLE, LEGACY_GENERATION, history_item, history_sk
@@ -21,9 +21,10 @@ from producers.repository import Repository
 from schemas import catalog
 from schemas.errors import ConflictError, NotFoundError
 from schemas.fields import drop_paths
+from schemas.wire.dynamodb import format_timestamp, serialize_item
 from tests.clocks import T0, TickingClock
-from tests.moto_tables import moto_dynamodb
 from tests.factories import ENTITY_NAMES, make_item, make_key
+from tests.moto_tables import moto_dynamodb
 
 ENV = "test"
 
@@ -68,7 +69,11 @@ def test_every_write_leaves_an_entry_with_actor_time_changes_and_previous_image(
     entries = list(reader.entries("loan", key))
     # THEN there is one entry per write, in order, naming who, when and what
     assert [(e.version, e.action, e.actor) for e in entries] == [
-        (1, "create", "ana"), (2, "update", "ben"), (3, "soft_delete", "cy"), (4, "delete", "dee")]
+        (1, "create", "ana"),
+        (2, "update", "ben"),
+        (3, "soft_delete", "cy"),
+        (4, "delete", "dee"),
+    ]
     assert [e.at for e in entries[:3]] == [v1["updated_at"], v2["updated_at"], v3["updated_at"]]
     assert entries[1].diff() == {"purpose": (None, "inventory"), "status": ("draft", "open")}
     assert entries[2].changed == ("deleted_at", "deleted_by", "deleted_reason")
@@ -85,8 +90,9 @@ def test_hard_delete_records_who_removed_the_item(repo: Repository, reader: Hist
 
 
 @pytest.mark.parametrize("entity", [e for e in ENTITY_NAMES if catalog.entity(e).secret])
-def test_no_secret_value_reaches_the_history_table(repo: Repository, client: Any, reader: HistoryReader,
-                                                   entity: str) -> None:
+def test_no_secret_value_reaches_the_history_table(
+    repo: Repository, client: Any, reader: HistoryReader, entity: str
+) -> None:
     # GIVEN an item whose secret fields hold markers, then change them and remove the item
     spec = catalog.entity(entity)
     values = make_item(entity, 3)
@@ -223,8 +229,7 @@ def test_numbers_in_the_returned_item_read_back_the_same(repo: Repository) -> No
     assert type(updated["mrr"]) is int
 
 
-def test_an_item_created_again_after_removal_starts_a_new_generation(repo: Repository,
-                                                                     reader: HistoryReader) -> None:
+def test_an_item_created_again_after_removal_starts_a_new_generation(repo: Repository, reader: HistoryReader) -> None:
     # GIVEN a participant removed and then invited again (versions restart at 1)
     key = make_key("loan_participant", 2)
     repo.create("loan_participant", make_item("loan_participant", 2), actor="ana")
@@ -289,17 +294,19 @@ def test_history_pages_with_cursors_bound_to_the_item(repo: Repository, reader: 
         reader.page("loan", make_key("loan", 2), limit=2, cursor=first.next_cursor, newest_first=True)
 
 
-def test_cli_prints_versions_as_json(repo: Repository, reader: HistoryReader,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_prints_versions_as_json(
+    repo: Repository, reader: HistoryReader, capsys: pytest.CaptureFixture[str]
+) -> None:
     key = make_key("loan_participant", 0)
     repo.create("loan_participant", make_item("loan_participant", 0), actor="ana")
-    repo.update("loan_participant", key, {"status": "declined", "responded_at": "2026-03-02T00:00:00Z"},
-                actor="lender")
-    code = show_history(reader, "loan_participant", key, as_json=True, console=Console(file=io.StringIO()))
+    repo.update("loan_participant", key, {"status": "declined", "responded_at": "2026-03-02T00:00:00Z"}, actor="lender")
+    code = show_history(reader, "loan_participant", key, out=Output(True, Console(file=io.StringIO())))
     document = json.loads(capsys.readouterr().out)
     assert code == 0
     assert [(v["version"], v["action"], v["actor"]) for v in document["versions"]] == [
-        (1, "create", "ana"), (2, "update", "lender")]
+        (1, "create", "ana"),
+        (2, "update", "lender"),
+    ]
     assert document["versions"][1]["diff"]["status"] == {"from": "pending", "to": "declined"}
     assert document["versions"][1]["at"] == format_timestamp(T0 + timedelta(seconds=1))
 
@@ -309,19 +316,19 @@ def test_cli_table_names_actor_and_change(repo: Repository, reader: HistoryReade
     repo.create("loan", make_item("loan", 1, status="draft"), actor="ana")
     repo.update("loan", key, {"status": "open"}, actor="ben")
     console = Console(record=True, width=200, file=io.StringIO())
-    assert show_history(reader, "loan", key, as_json=False, console=console) == 0
+    assert show_history(reader, "loan", key, out=Output(False, console)) == 0
     text = console.export_text()
     assert "ben" in text and "status: draft -> open" in text
 
 
-@pytest.mark.parametrize("entity,key,code", [("loan", "LOAN#none|META", 1), ("no_such_entity", "x|y", 2),
-                                             ("loan", "LOAN#only-one-part", 2)])
+@pytest.mark.parametrize(
+    "entity,key,code", [("loan", "LOAN#none|META", 1), ("no_such_entity", "x|y", 2), ("loan", "LOAN#only-one-part", 2)]
+)
 def test_cli_exit_codes(reader: HistoryReader, entity: str, key: str, code: int) -> None:
-    assert show_history(reader, entity, key, as_json=False, console=Console(record=True, file=io.StringIO())) == code
+    assert show_history(reader, entity, key, out=Output(False, Console(record=True, file=io.StringIO()))) == code
 
 
 def test_cli_explains_a_missing_history_table(client: Any) -> None:
     console = Console(record=True, width=200, file=io.StringIO())
-    code = show_history(HistoryReader(client, env="elsewhere"), "loan", "LOAN#l1|META", as_json=False,
-                        console=console)
+    code = show_history(HistoryReader(client, env="elsewhere"), "loan", "LOAN#l1|META", out=Output(False, console))
     assert code == 2 and "history=True" in console.export_text()

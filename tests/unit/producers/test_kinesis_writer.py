@@ -84,8 +84,7 @@ def index_of(entry: dict[str, Any]) -> int:
 
 
 def client_error(code: str, status: int = 400) -> ClientError:
-    response = {"Error": {"Code": code, "Message": f"fake {code}"},
-                "ResponseMetadata": {"HTTPStatusCode": status}}
+    response = {"Error": {"Code": code, "Message": f"fake {code}"}, "ResponseMetadata": {"HTTPStatusCode": status}}
     return ClientError(response, "PutRecords")  # type: ignore[arg-type]
 
 
@@ -302,8 +301,7 @@ def test_backoff_delays_follow_full_jitter() -> None:
     draws = iter([0.9, 0.1, 0.5, 0.99, 0.0, 0.7])
     sleeps: list[float] = []
     client = FakeKinesis(record_errors=fail_if(lambda e: True, PTE))
-    writer = make_writer(client, sleeps, max_attempts=7, base_delay=0.1, max_delay=0.5,
-                         rng=lambda: next(draws))
+    writer = make_writer(client, sleeps, max_attempts=7, base_delay=0.1, max_delay=0.5, rng=lambda: next(draws))
     # WHEN put
     writer.put([rec(0, "a")])
     # THEN retry n waited draw * min(max_delay, base_delay * 2**n)
@@ -327,8 +325,16 @@ def test_deadline_stops_retrying_before_sleeping_past_it() -> None:
         now[0] += seconds
 
     client = FakeKinesis(record_errors=fail_if(lambda e: e["PartitionKey"] == "A", PTE))
-    writer = KinesisWriter(client, "events", base_delay=0.4, max_delay=10, deadline_seconds=1.0,
-                           sleep=sleep, rng=lambda: 0.99, clock=lambda: now[0])
+    writer = KinesisWriter(
+        client,
+        "events",
+        base_delay=0.4,
+        max_delay=10,
+        deadline_seconds=1.0,
+        sleep=sleep,
+        rng=lambda: 0.99,
+        clock=lambda: now[0],
+    )
     # WHEN put
     result = writer.put([rec(0, "A"), rec(1, "B"), rec(2, "B"), rec(3, "B")])
     # THEN it slept 0.396 s once, skipped the 0.792 s sleep that would cross the deadline,
@@ -340,8 +346,9 @@ def test_deadline_stops_retrying_before_sleeping_past_it() -> None:
 
 # --- the order property ------------------------------------------------------------------
 
-OUTCOMES = st.sampled_from([None, None, None, PTE, "InternalFailure", "KMSThrottlingException",
-                            "InvalidArgumentException"])
+OUTCOMES = st.sampled_from(
+    [None, None, None, PTE, "InternalFailure", "KMSThrottlingException", "InvalidArgumentException"]
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -373,7 +380,7 @@ def test_per_key_order_survives_any_failure_pattern(
         assert stream == wanted[: len(stream)]
         assert [r.ref for r, *_ in result.succeeded if r.partition_key == key] == stream
         failed = [(r.ref, code) for r, code, _ in result.failed if r.partition_key == key]
-        assert [ref for ref, _ in failed] == wanted[len(stream):]
+        assert [ref for ref, _ in failed] == wanted[len(stream) :]
         assert all(code == ORDER_BLOCKED and ref not in sent for ref, code in failed[1:])
     # AND a key never had two records in one request (how the order is kept)
     for call in client.calls:
@@ -386,11 +393,13 @@ def test_per_key_order_survives_any_failure_pattern(
 
 @pytest.fixture
 def kinesis(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
-                 "AWS_ENDPOINT_URL_KINESIS"):
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KINESIS"):
         monkeypatch.delenv(name, raising=False)
     with mock_aws():
         yield boto3.client("kinesis", region_name="us-east-1")

@@ -3,23 +3,26 @@ participant design (immutable participant_id, lender_id set in place on acceptan
 
 from __future__ import annotations
 
-from infra.tables import create_table_request
-
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from infra.tables import create_table_request
 from producers.repository import Repository
 from schemas import catalog
 from schemas.entities.lending import (
-    LOAN_COMPUTED_FIELDS, PARTICIPANT_CONTRIBUTES, Loan, LoanParticipant, funding_summary,
+    LOAN_COMPUTED_FIELDS,
+    PARTICIPANT_CONTRIBUTES,
+    Loan,
+    LoanParticipant,
+    funding_summary,
 )
 from schemas.errors import EntityValidationError
 from schemas.fields import FieldClass
-from tests.moto_tables import moto_dynamodb
 from tests.factories import make_item, make_key
+from tests.moto_tables import moto_dynamodb
 
 ENV = "test"
 ACTOR = "user:alice"
@@ -51,8 +54,9 @@ def test_pending_participant_needs_no_lender_id() -> None:
     assert participant.lender_email == "lender0@example.com"
 
 
-@pytest.mark.parametrize("missing,status", [("lender_id", "accepted"), ("responded_at", "accepted"),
-                                            ("responded_at", "declined")])
+@pytest.mark.parametrize(
+    "missing,status", [("lender_id", "accepted"), ("responded_at", "accepted"), ("responded_at", "declined")]
+)
 def test_answered_participant_requires_its_fields_and_the_error_names_them(missing: str, status: str) -> None:
     values = _participant(1, status=status, lender_id="u1", responded_at="2026-02-01T00:00:00Z")
     del values[missing]
@@ -92,7 +96,11 @@ def test_participant_contributes_only_fields_it_has() -> None:
 def test_amounts_round_trip_exactly(repo: Repository) -> None:
     created = repo.create("loan", make_item("loan", 1, amount=123456789.99, interest_rate=7.125), actor=ACTOR)
     stored = repo.get("loan", make_key("loan", 1))
-    assert (stored["amount"], stored["interest_rate"]) == (123456789.99, 7.125) == (created["amount"], created["interest_rate"])
+    assert (
+        (stored["amount"], stored["interest_rate"])
+        == (123456789.99, 7.125)
+        == (created["amount"], created["interest_rate"])
+    )
 
 
 # -- catalog -----------------------------------------------------------------------------
@@ -103,10 +111,14 @@ def test_lending_tables_key_schema_and_indexes() -> None:
     participants = create_table_request(catalog.table("loan-participants"), "prod")
     assert loans["TableName"] == "auxeira-loans-prod"
     assert participants["TableName"] == "auxeira-loan-participants-prod"
-    indexes = {g["IndexName"]: [k["AttributeName"] for k in g["KeySchema"]]
-               for g in participants["GlobalSecondaryIndexes"]}
-    assert indexes == {"LenderEmailIndex": ["lender_email", "status"], "LenderIndex": ["lender_id", "status"],
-                       "ParticipantIndex": ["participant_id"]}
+    indexes = {
+        g["IndexName"]: [k["AttributeName"] for k in g["KeySchema"]] for g in participants["GlobalSecondaryIndexes"]
+    }
+    assert indexes == {
+        "LenderEmailIndex": ["lender_email", "status"],
+        "LenderIndex": ["lender_id", "status"],
+        "ParticipantIndex": ["participant_id"],
+    }
     assert participants["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     assert catalog.resolve("auxeira-loan-participants-dev")[0].name == "loan-participants"
     assert catalog.resolve("auxeira-loans-dev")[0].name == "loans"
@@ -131,23 +143,32 @@ def test_accepting_an_invitation_sets_lender_id_in_place(repo: Repository) -> No
     key = make_key("loan_participant", 0)
     assert repo.list("loan_participant", index="LenderIndex", partition="u7").items == []
     # WHEN the invitee accepts
-    accepted = repo.update("loan_participant", key, {"status": "accepted", "lender_id": "u7",
-                                                     "responded_at": "2026-02-01T00:00:00Z"}, actor="u7")
+    accepted = repo.update(
+        "loan_participant",
+        key,
+        {"status": "accepted", "lender_id": "u7", "responded_at": "2026-02-01T00:00:00Z"},
+        actor="u7",
+    )
     # THEN the same item changed in place: same key, next version, lender findable by id
     assert table_key(accepted) == table_key(created) and accepted["version"] == 2
     found = repo.list("loan_participant", index="LenderIndex", partition="u7", key_condition="accepted")
     assert [table_key(i) for i in found.items] == [table_key(created)]
     # AND still findable by email, now under its new status
-    by_email = repo.list("loan_participant", index="LenderEmailIndex", partition="lender0@example.com",
-                         key_condition="pending")
+    by_email = repo.list(
+        "loan_participant", index="LenderEmailIndex", partition="lender0@example.com", key_condition="pending"
+    )
     assert by_email.items == []
 
 
 def test_accepting_without_a_lender_is_refused_naming_the_field(repo: Repository) -> None:
     repo.create("loan_participant", _participant(0), actor="u0")
     with pytest.raises(EntityValidationError) as err:
-        repo.update("loan_participant", make_key("loan_participant", 0),
-                    {"status": "accepted", "responded_at": "2026-02-01T00:00:00Z"}, actor="u7")
+        repo.update(
+            "loan_participant",
+            make_key("loan_participant", 0),
+            {"status": "accepted", "responded_at": "2026-02-01T00:00:00Z"},
+            actor="u7",
+        )
     assert err.value.fields == ["lender_id"]
 
 
@@ -176,10 +197,15 @@ def test_funding_summary_counts_only_live_accepted_contributions() -> None:
     summary = funding_summary(10000, participants)
     assert set(summary) == set(LOAN_COMPUTED_FIELDS)
     assert summary == {
-        "total_funded": Decimal("3500.5"), "funding_percentage": Decimal("35.01"),
-        "participant_count": 4, "accepted_participant_count": 2, "pending_participant_count": 1,
-        "is_fully_funded": False, "average_contribution": Decimal("1750.25"),
-        "largest_contribution": Decimal("2500.5"), "smallest_contribution": Decimal("1000"),
+        "total_funded": Decimal("3500.5"),
+        "funding_percentage": Decimal("35.01"),
+        "participant_count": 4,
+        "accepted_participant_count": 2,
+        "pending_participant_count": 1,
+        "is_fully_funded": False,
+        "average_contribution": Decimal("1750.25"),
+        "largest_contribution": Decimal("2500.5"),
+        "smallest_contribution": Decimal("1000"),
     }
 
 

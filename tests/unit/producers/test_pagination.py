@@ -11,13 +11,12 @@ import pytest
 from producers.pagination import InvalidCursorError, InvalidQueryError, Page, decode_cursor, encode_cursor
 from producers.repository import Repository
 from schemas import catalog
-from tests.moto_tables import moto_dynamodb
 from tests.factories import make_item
+from tests.moto_tables import moto_dynamodb
 
 ENV = "test"
 ACTOR = "loader"
-_TABLES = ("users", "startups", "activities", "chatbot-conversations", "investor-matches",
-           "loan-participants")
+_TABLES = ("users", "startups", "activities", "chatbot-conversations", "investor-matches", "loan-participants")
 
 
 @pytest.fixture
@@ -41,8 +40,10 @@ def _all_pages(repo: Repository, entity: str, limit: int, **query: Any) -> list[
 
 
 def _activities(repo: Repository, startup: str, count: int, first: int = 0) -> list[dict[str, Any]]:
-    return [repo.create("activity", make_item("activity", n, startup_id=startup), actor=ACTOR)
-            for n in range(first, first + count)]
+    return [
+        repo.create("activity", make_item("activity", n, startup_id=startup), actor=ACTOR)
+        for n in range(first, first + count)
+    ]
 
 
 # -- by partition ----------------------------------------------------------------------------
@@ -94,20 +95,24 @@ def test_users_by_type_over_several_pages(repo: Repository) -> None:
 
 def test_participants_by_lender_email_and_status(repo: Repository) -> None:
     for n in range(4):
-        status = {"status": "pending"} if n % 2 == 0 else {"status": "accepted", "lender_id": "u1",
-                                                           "responded_at": "2026-02-01T00:00:00Z"}
-        repo.create("loan_participant", make_item("loan_participant", n, lender_email="Ada@Example.com",
-                                                  **status), actor=ACTOR)
-    pending = repo.list("loan_participant", index="LenderEmailIndex", partition="ada@example.com",
-                        key_condition="pending")
+        status = (
+            {"status": "pending"}
+            if n % 2 == 0
+            else {"status": "accepted", "lender_id": "u1", "responded_at": "2026-02-01T00:00:00Z"}
+        )
+        repo.create(
+            "loan_participant", make_item("loan_participant", n, lender_email="Ada@Example.com", **status), actor=ACTOR
+        )
+    pending = repo.list(
+        "loan_participant", index="LenderEmailIndex", partition="ada@example.com", key_condition="pending"
+    )
     assert sorted(i["participant_id"] for i in pending.items) == ["lp0", "lp2"]
     assert {i["status"] for i in pending.items} == {"pending"}
 
 
 def test_number_typed_index_sort_key(repo: Repository) -> None:
     for n, score in enumerate((0.2, 0.5, 0.9)):
-        repo.create("investor_match", make_item("investor_match", n, investor_id="inv", match_score=score),
-                    actor=ACTOR)
+        repo.create("investor_match", make_item("investor_match", n, investor_id="inv", match_score=score), actor=ACTOR)
     page = repo.list("investor_match", index="InvestorMatchIndex", partition="inv", key_condition=(">=", 0.5))
     assert [i["match_score"] for i in page.items] == [0.5, 0.9]
 
@@ -127,8 +132,9 @@ def test_a_filtered_index_still_fills_each_page(repo: Repository) -> None:
     # GIVEN members and invitations of one organization sharing GSI1 (told apart by entityType)
     for n in range(5):
         repo.create("member", make_item("member", n, tenant="org1", GSI1PK="ORG#org1", GSI1SK=f"A{n}"), actor=ACTOR)
-        repo.create("invitation", make_item("invitation", n, tenant="org1", GSI1PK="ORG#org1", GSI1SK=f"A{n}"),
-                    actor=ACTOR)
+        repo.create(
+            "invitation", make_item("invitation", n, tenant="org1", GSI1PK="ORG#org1", GSI1SK=f"A{n}"), actor=ACTOR
+        )
     # WHEN members are listed 2 at a time THEN pages are full and only members appear
     pages = _all_pages(repo, "member", 2, index="GSI1", partition="ORG#org1")
     assert [len(p.items) for p in pages if p.items] == [2, 2, 1]
@@ -168,8 +174,10 @@ def test_a_cursor_signed_with_another_secret_is_rejected(client: Any) -> None:
         repo_b.list("activity", partition={"startup_id": "s1"}, limit=1, cursor=cursor)
 
 
-@pytest.mark.parametrize("cursor,problem", [("garbage", "not a cursor"), ("a.b.c", "not a cursor"),
-                                            ("!!.??", "base64url"), (".", "base64url")])
+@pytest.mark.parametrize(
+    "cursor,problem",
+    [("garbage", "not a cursor"), ("a.b.c", "not a cursor"), ("!!.??", "base64url"), (".", "base64url")],
+)
 def test_malformed_cursors_say_so(repo: Repository, cursor: str, problem: str) -> None:
     with pytest.raises(InvalidCursorError, match=problem):
         repo.list("activity", partition={"startup_id": "s1"}, cursor=cursor)
@@ -205,8 +213,9 @@ def test_fields_work_across_pages(repo: Repository) -> None:
     assert [i for p in pages for i in p.items] == [{"activity_id": f"a{n}"} for n in range(3)]
 
 
-@pytest.mark.parametrize("fields,named", [("user_id,colour", "colour"), ("user_id,,email", "<empty>"),
-                                          ("tags[0]", "tags[0]")])
+@pytest.mark.parametrize(
+    "fields,named", [("user_id,colour", "colour"), ("user_id,,email", "<empty>"), ("tags[0]", "tags[0]")]
+)
 def test_unknown_or_malformed_field_names_the_field(repo: Repository, fields: str, named: str) -> None:
     with pytest.raises(InvalidQueryError) as err:
         repo.list("user", partition={"user_id": "u1"}, fields=fields)
@@ -216,16 +225,19 @@ def test_unknown_or_malformed_field_names_the_field(repo: Repository, fields: st
 # -- query validation --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("query,field", [
-    ({"partition": "x", "index": "NoSuchIndex"}, "index"),
-    ({"partition": {"startup_id": "s1"}, "limit": 0}, "limit"),
-    ({"partition": {"startup_id": "s1"}, "limit": 1001}, "limit"),
-    ({"partition": {"startup_id": "s1"}, "key_condition": ("~", "x")}, "key_condition"),
-    ({"partition": {"startup_id": "s1"}, "key_condition": ("between", "x")}, "key_condition"),
-    ({"partition": {"user_id": "u1"}}, "startup_id"),
-    ({"partition": 42}, "PK"),
-    ({"partition": "u1", "index": "UserActivityIndex", "consistent": True}, "consistent"),
-])
+@pytest.mark.parametrize(
+    "query,field",
+    [
+        ({"partition": "x", "index": "NoSuchIndex"}, "index"),
+        ({"partition": {"startup_id": "s1"}, "limit": 0}, "limit"),
+        ({"partition": {"startup_id": "s1"}, "limit": 1001}, "limit"),
+        ({"partition": {"startup_id": "s1"}, "key_condition": ("~", "x")}, "key_condition"),
+        ({"partition": {"startup_id": "s1"}, "key_condition": ("between", "x")}, "key_condition"),
+        ({"partition": {"user_id": "u1"}}, "startup_id"),
+        ({"partition": 42}, "PK"),
+        ({"partition": "u1", "index": "UserActivityIndex", "consistent": True}, "consistent"),
+    ],
+)
 def test_malformed_queries_name_the_problem(repo: Repository, query: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidQueryError) as err:
         repo.list("activity", **query)
@@ -246,7 +258,9 @@ def test_a_string_for_a_number_index_key_is_refused(repo: Repository) -> None:
 def test_get_selects_fields_too(repo: Repository) -> None:
     repo.create("user", make_item("user", 1), actor=ACTOR)
     assert repo.get("user", {"user_id": "u1"}, fields=["full_name", "status"]) == {
-        "full_name": "User 1", "status": "active"}
+        "full_name": "User 1",
+        "status": "active",
+    }
     with pytest.raises(InvalidQueryError) as err:
         repo.get("user", {"user_id": "u1"}, fields="full_nam")
     assert err.value.field == "full_nam"

@@ -12,7 +12,7 @@ import random
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import boto3
@@ -24,16 +24,20 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from producers.aggregation import deaggregate
-from schemas.events import (
-    EventRegistry, EventValidationError, PageView, PublishedEvent, UnknownEventTypeError,
-)
 from producers.kinesis_writer import MAX_REQUEST_BYTES, ORDER_BLOCKED
 from producers.publisher import FlushResult, Publisher, PublisherClosedError, UndeliveredEventsError
 from schemas.envelope import decode
 from schemas.errors import RecordTooLargeError
+from schemas.events import (
+    EventRegistry,
+    EventValidationError,
+    PageView,
+    PublishedEvent,
+    UnknownEventTypeError,
+)
 
 PTE = "ProvisionedThroughputExceededException"
-T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
 MiB = 1024 * 1024
 
 
@@ -67,8 +71,11 @@ class FakeKinesis:
     stored entries in the order they were stored.
     """
 
-    def __init__(self, record_errors: Callable[[int, dict], str | None] = lambda call, entry: None,
-                 request_errors: dict[int, Exception] | None = None):
+    def __init__(
+        self,
+        record_errors: Callable[[int, dict], str | None] = lambda call, entry: None,
+        request_errors: dict[int, Exception] | None = None,
+    ):
         self.record_errors = record_errors
         self.request_errors = request_errors or {}
         self.calls: list[list[dict[str, Any]]] = []
@@ -106,15 +113,22 @@ def first_n(entry: dict) -> tuple[str, int]:
 
 
 def publisher(client, **options) -> Publisher:
-    options = {"name": "test-service", "registry": REGISTRY, "linger_seconds": None, "sleep": lambda s: None,
-               "metrics": Metrics(provider=AmazonCloudWatchEMFProvider(namespace="Test", metric_set={})),
-               "logger": QUIET, **options}
+    options = {
+        "name": "test-service",
+        "registry": REGISTRY,
+        "linger_seconds": None,
+        "sleep": lambda s: None,
+        "metrics": Metrics(provider=AmazonCloudWatchEMFProvider(namespace="Test", metric_set={})),
+        "logger": QUIET,
+        **options,
+    }
     return Publisher(client, "events", **options)
 
 
 def throttled(code: str = "ThrottlingException") -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "slow down"},
-                        "ResponseMetadata": {"HTTPStatusCode": 400}}, "PutRecords")
+    return ClientError(
+        {"Error": {"Code": code, "Message": "slow down"}, "ResponseMetadata": {"HTTPStatusCode": 400}}, "PutRecords"
+    )
 
 
 # --- rejection before sending -----------------------------------------------------------
@@ -166,8 +180,8 @@ def test_a_flush_sends_requests_of_at_most_5_mib_and_moto_accepts_them():
         sizes: list[int] = []
         client.meta.events.register(
             "before-parameter-build.kinesis.PutRecords",
-            lambda params, **_: sizes.append(sum(len(r["Data"]) + len(r["PartitionKey"])
-                                                 for r in params["Records"])))
+            lambda params, **_: sizes.append(sum(len(r["Data"]) + len(r["PartitionKey"]) for r in params["Records"])),
+        )
         pub = publisher(client, flush_records=10_000, flush_bytes=100 * MiB)
         for n in range(30):
             pub.publish(ping(f"k{n}", n, size=400_000))
@@ -293,7 +307,9 @@ def test_what_finally_fails_is_returned_in_publish_order_with_later_events_of_it
     result = pub.flush()
     # THEN (a, 2) is returned with its error, (a, 3) blocked behind it, the rest stored
     assert [(f.event.k, f.event.n, f.error_code) for f in result.failed] == [
-        ("a", 2, "InvalidArgumentException"), ("a", 3, ORDER_BLOCKED)]
+        ("a", 2, "InvalidArgumentException"),
+        ("a", 3, ORDER_BLOCKED),
+    ]
     assert result.failed[0].event_id and "fake" in result.failed[0].message
     assert sorted(fake.pings()) == [("a", 1), ("b", 1), ("b", 2)]
     assert result.delivered == 3 and not result.ok
@@ -308,8 +324,7 @@ def test_a_failed_key_stays_blocked_until_flush_reports_it():
     pub.publish(ping("b", 2))
     reported = pub.flush()
     # THEN (a, 2) was never sent, and both come back from the next flush()
-    assert [(f.event.n, f.error_code) for f in reported.failed] == [
-        (1, "InvalidArgumentException"), (2, ORDER_BLOCKED)]
+    assert [(f.event.n, f.error_code) for f in reported.failed] == [(1, "InvalidArgumentException"), (2, ORDER_BLOCKED)]
     assert fake.pings() == [("b", 1), ("b", 2)]
     # WHEN the caller re-publishes in order after being told THEN key a flows again
     fake.record_errors = lambda call, entry: None
@@ -334,8 +349,7 @@ def test_an_event_published_while_its_predecessor_is_in_flight_is_blocked_if_tha
     first = pub.flush()
     second = pub.flush()
     # THEN (a, 2) is reported blocked behind (a, 1) and never sent
-    assert [(f.event.n, f.error_code) for f in first.failed] == [(1, "InvalidArgumentException"),
-                                                                (2, ORDER_BLOCKED)]
+    assert [(f.event.n, f.error_code) for f in first.failed] == [(1, "InvalidArgumentException"), (2, ORDER_BLOCKED)]
     assert second == FlushResult() and fake.pings() == []
 
 
@@ -348,7 +362,9 @@ def test_order_holds_across_batches_of_one_flush():
     result = pub.flush()
     # THEN (a, 2), in the second batch, is blocked and never sent
     assert [(f.event.k, f.event.n, f.error_code) for f in result.failed] == [
-        ("a", 1, "InvalidArgumentException"), ("a", 2, ORDER_BLOCKED)]
+        ("a", 1, "InvalidArgumentException"),
+        ("a", 2, ORDER_BLOCKED),
+    ]
     assert all(first_n(entry) != ("a", 2) for call in fake.calls for entry in call)
 
 
@@ -397,25 +413,22 @@ def test_leaving_the_block_flushes_and_closes():
 
 def test_leaving_the_block_raises_with_the_undelivered_events():
     fake = FakeKinesis(lambda call, entry: "InvalidArgumentException")
-    with pytest.raises(UndeliveredEventsError) as caught:
-        with publisher(fake) as pub:
-            pub.publish(ping("a", 1))
+    with pytest.raises(UndeliveredEventsError) as caught, publisher(fake) as pub:
+        pub.publish(ping("a", 1))
     assert [f.event.n for f in caught.value.result.failed] == [1]
 
 
 def test_an_error_in_the_block_is_kept_as_context_of_the_undelivered_error():
     fake = FakeKinesis(lambda call, entry: "InvalidArgumentException")
-    with pytest.raises(UndeliveredEventsError) as caught:
-        with publisher(fake) as pub:
-            pub.publish(ping("a", 1))
-            raise KeyError("boom")
+    with pytest.raises(UndeliveredEventsError) as caught, publisher(fake) as pub:
+        pub.publish(ping("a", 1))
+        raise KeyError("boom")
     assert isinstance(caught.value.__context__, KeyError)
     # and without failures the block's own error propagates, events delivered
     ok = FakeKinesis()
-    with pytest.raises(KeyError):
-        with publisher(ok) as pub:
-            pub.publish(ping("a", 1))
-            raise KeyError("boom")
+    with pytest.raises(KeyError), publisher(ok) as pub:
+        pub.publish(ping("a", 1))
+        raise KeyError("boom")
     assert ok.pings() == [("a", 1)]
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from infra.tables import create_table_request
-
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -16,6 +14,11 @@ from botocore.exceptions import ClientError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from infra.tables import create_table_request
+from producers.repository import AUDIT_FIELDS, Repository
+from schemas import catalog
+from schemas.errors import ConflictError, EntityValidationError, NotFoundError
+from schemas.tables import KeyStyle
 from schemas.wire.dynamodb import (
     deserialize_item,
     format_timestamp,
@@ -23,13 +26,9 @@ from schemas.wire.dynamodb import (
     serialize_item,
     to_dynamo,
 )
-from producers.repository import AUDIT_FIELDS, Repository
-from schemas import catalog
-from schemas.errors import ConflictError, EntityValidationError, NotFoundError
-from schemas.tables import KeyStyle
 from tests.clocks import TickingClock
-from tests.moto_tables import moto_dynamodb
 from tests.factories import ENTITY_NAMES, make_item, make_key
+from tests.moto_tables import moto_dynamodb
 
 ENV = "test"
 ACTOR = "user:alice"
@@ -83,8 +82,7 @@ def test_create_then_get_round_trips_every_entity(repo: Repository, clock: Ticki
 
 
 def test_create_returns_numbers_as_int_or_float(repo: Repository) -> None:
-    created = repo.create("startup_metric", make_item("startup_metric", 1, mrr=10.0, churn_rate=0.1),
-                          actor=ACTOR)
+    created = repo.create("startup_metric", make_item("startup_metric", 1, mrr=10.0, churn_rate=0.1), actor=ACTOR)
     stored = repo.get("startup_metric", make_key("startup_metric", 1))
     assert stored == created
     assert type(stored["mrr"]) is int and stored["mrr"] == 10
@@ -189,8 +187,9 @@ def test_invalid_field_on_update_names_entity_key_and_field(repo: Repository) ->
     key = make_key("startup", 2)
     # WHEN an update makes a top-level and a nested field invalid
     with pytest.raises(EntityValidationError) as err:
-        repo.update("startup", key, {"stage": "Series Z",
-                                     "company_details": {"incorporation_date": "2026-13-45"}}, actor=ACTOR)
+        repo.update(
+            "startup", key, {"stage": "Series Z", "company_details": {"incorporation_date": "2026-13-45"}}, actor=ACTOR
+        )
     # THEN both are named with the item key, and the item is unchanged
     assert err.value.key == "STARTUP#s2|PROFILE"
     assert sorted(err.value.fields) == ["company_details.incorporation_date", "stage"]
@@ -297,7 +296,8 @@ def test_concurrent_updates_with_the_same_version_second_loses(
     key = make_key("startup", 1)
     winner = Repository(client, env=ENV, clock=clock)
     racing = _InterleavingClient(
-        client, lambda: winner.update("startup", key, {"tagline": "first"}, actor="a", expected_version=1),
+        client,
+        lambda: winner.update("startup", key, {"tagline": "first"}, actor="a", expected_version=1),
         strip_item=strip_item,
     )
     loser = Repository(racing, env=ENV, clock=clock)
@@ -315,8 +315,9 @@ def test_item_deleted_during_update_is_not_found(client: Any, clock: TickingCloc
     repo = Repository(client, env=ENV, clock=clock)
     repo.create("startup", make_item("startup", 1), actor=ACTOR)
     key = make_key("startup", 1)
-    racing = Repository(_InterleavingClient(client, lambda: repo.delete("startup", key, actor="x")),
-                        env=ENV, clock=clock)
+    racing = Repository(
+        _InterleavingClient(client, lambda: repo.delete("startup", key, actor="x")), env=ENV, clock=clock
+    )
     with pytest.raises(NotFoundError):
         racing.update("startup", key, {"tagline": "gone"}, actor=ACTOR)
     assert repo.get("startup", key) is None  # the update did not upsert it back
@@ -353,9 +354,12 @@ def test_setting_a_required_field_to_none_is_invalid(repo: Repository) -> None:
 
 def test_update_replaces_a_nested_map_whole(repo: Repository) -> None:
     repo.create("startup", make_item("startup", 1), actor=ACTOR)
-    updated = repo.update("startup", make_key("startup", 1),
-                          {"company_details": {"legal_name": "New Ltd", "founded_date": "2020-05-01"}},
-                          actor=ACTOR)
+    updated = repo.update(
+        "startup",
+        make_key("startup", 1),
+        {"company_details": {"legal_name": "New Ltd", "founded_date": "2020-05-01"}},
+        actor=ACTOR,
+    )
     assert updated["company_details"] == {"legal_name": "New Ltd", "founded_date": "2020-05-01"}
 
 
@@ -402,7 +406,10 @@ def test_soft_delete_sets_the_deleted_fields_and_bumps_version(repo: Repository,
     deleted = repo.soft_delete("partner", key, actor="admin", reason="contract ended", expected_version=1)
     assert deleted["deleted_at"] == deleted["updated_at"] == clock.at(2)
     assert (deleted["deleted_by"], deleted["deleted_reason"], deleted["updated_by"]) == (
-        "admin", "contract ended", "admin")
+        "admin",
+        "contract ended",
+        "admin",
+    )
     assert deleted["version"] == 2
     assert repo.get("partner", key) == deleted
 
@@ -463,11 +470,11 @@ def test_construction_does_no_io() -> None:
 def test_table_name_resolver_places_the_tables(client: Any, clock: TickingClock) -> None:
     spec = catalog.table_of_entity("event")
     client.create_table(**{**create_table_request(spec, ENV), "TableName": "pr-42-events"})
-    repo = Repository(client, env=ENV, clock=clock,
-                      table_prefix_resolver=lambda table, env: f"pr-42-{table.name}")
+    repo = Repository(client, env=ENV, clock=clock, table_prefix_resolver=lambda table, env: f"pr-42-{table.name}")
     repo.create("event", make_item("event", 1), actor=ACTOR)
-    assert client.get_item(TableName="pr-42-events", Key=serialize_item(
-        catalog.table_of_entity("event").key_dict(make_key("event", 1))))["Item"]
+    assert client.get_item(
+        TableName="pr-42-events", Key=serialize_item(catalog.table_of_entity("event").key_dict(make_key("event", 1)))
+    )["Item"]
     assert Repository(client, env=ENV).get("event", make_key("event", 1)) is None
 
 
@@ -480,8 +487,16 @@ def test_items_written_without_a_version_can_still_be_updated(repo: Repository, 
 
 
 def test_audit_fields_are_the_audited_model_fields() -> None:
-    assert AUDIT_FIELDS == {"version", "created_at", "created_by", "updated_at", "updated_by",
-                            "deleted_at", "deleted_by", "deleted_reason"}
+    assert {
+        "version",
+        "created_at",
+        "created_by",
+        "updated_at",
+        "updated_by",
+        "deleted_at",
+        "deleted_by",
+        "deleted_reason",
+    } == AUDIT_FIELDS
 
 
 # -- dynamo_values ------------------------------------------------------------------------------
@@ -489,8 +504,7 @@ def test_audit_fields_are_the_audited_model_fields() -> None:
 
 def test_to_dynamo_turns_floats_into_decimals_by_their_text_and_drops_none_in_maps() -> None:
     value = {"a": 0.1, "b": [1.5, None, {"c": None, "d": 2}], "e": None, "f": True, "g": 3}
-    assert to_dynamo(value) == {"a": Decimal("0.1"), "b": [Decimal("1.5"), None, {"d": 2}],
-                                "f": True, "g": 3}
+    assert to_dynamo(value) == {"a": Decimal("0.1"), "b": [Decimal("1.5"), None, {"d": 2}], "f": True, "g": 3}
     assert str(to_dynamo(0.1)) == "0.1"
 
 
@@ -501,8 +515,15 @@ def test_to_dynamo_refuses_numbers_dynamodb_cannot_store(bad: float) -> None:
 
 
 def test_from_dynamo_gives_plain_numbers_and_sorted_sets() -> None:
-    value = {"i": Decimal("3"), "f": Decimal("2.50"), "w": Decimal("2.0"), "e": Decimal("1E+2"),
-             "ss": {"b", "a"}, "ns": {Decimal("2"), Decimal("1.5")}, "l": [Decimal("-0")]}
+    value = {
+        "i": Decimal("3"),
+        "f": Decimal("2.50"),
+        "w": Decimal("2.0"),
+        "e": Decimal("1E+2"),
+        "ss": {"b", "a"},
+        "ns": {Decimal("2"), Decimal("1.5")},
+        "l": [Decimal("-0")],
+    }
     plain = from_dynamo(value)
     assert plain == {"i": 3, "f": 2.5, "w": 2, "e": 100, "ss": ["a", "b"], "ns": [1.5, 2], "l": [0]}
     assert [type(plain[k]) for k in ("i", "f", "w", "e")] == [int, float, int, int]
@@ -516,21 +537,26 @@ def test_format_timestamp_is_fixed_width_utc() -> None:
 
 
 _scalars = st.one_of(
-    st.text(max_size=5), st.booleans(), st.none(),
+    st.text(max_size=5),
+    st.booleans(),
+    st.none(),
     st.integers(min_value=-(10**20), max_value=10**20),
     st.floats(min_value=-1e125, max_value=1e125).filter(lambda f: f == 0 or abs(f) >= 1e-129),
 )
 _values = st.recursive(
     _scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                            st.dictionaries(st.text(min_size=1, max_size=4), inner, max_size=3)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(min_size=1, max_size=4), inner, max_size=3)
+    ),
     max_leaves=10,
 )
 
 
 @settings(max_examples=200, deadline=None)
-@given(item=st.dictionaries(st.text(min_size=1, max_size=6), _values, max_size=5),
-       sets=st.dictionaries(st.sampled_from(["ss", "ns"]), st.integers(1, 3), max_size=2))
+@given(
+    item=st.dictionaries(st.text(min_size=1, max_size=6), _values, max_size=5),
+    sets=st.dictionaries(st.sampled_from(["ss", "ns"]), st.integers(1, 3), max_size=2),
+)
 def test_deserialize_item_matches_boto3_deserializer_then_from_dynamo(item: dict, sets: dict) -> None:
     # GIVEN any plain item (plus string and number sets) serialised for the low-level client
     wire = serialize_item(item)

@@ -35,8 +35,11 @@ def test_a_batch_of_changes_becomes_envelopes_in_order(kinesis, tmp_path):
     # GIVEN three changes of one startup
     v1 = make_stored_item("startup", 1, version=1)
     v2 = {**v1, "version": 2, "tagline": "second"}
-    records = [stream_record(TABLE, "INSERT", new=v1), stream_record(TABLE, "MODIFY", new=v2, old=v1),
-               stream_record(TABLE, "REMOVE", old=v2)]
+    records = [
+        stream_record(TABLE, "INSERT", new=v1),
+        stream_record(TABLE, "MODIFY", new=v2, old=v1),
+        stream_record(TABLE, "REMOVE", old=v2),
+    ]
     handler = build_handler(KinesisWriter(kinesis, STREAM), LocalDeadLetters(tmp_path))
     # WHEN routed THEN nothing fails and the stream holds created, updated, deleted in order
     assert handler(stream_event(*records), None) == {"batchItemFailures": []}
@@ -51,7 +54,7 @@ class RefusingClient:
     def __init__(self, needle: bytes):
         self.needle = needle
 
-    def put_records(self, StreamName, Records):  # noqa: N803 - boto3's names
+    def put_records(self, StreamName, Records):
         out = []
         for n, r in enumerate(Records):
             if self.needle in r["Data"]:
@@ -64,10 +67,11 @@ class RefusingClient:
 def test_a_change_that_cannot_be_put_is_reported_for_redelivery(tmp_path):
     ok = make_stored_item("startup", 1, version=1)
     stuck = make_stored_item("startup", 2, version=1)
-    records = [stream_record(TABLE, "INSERT", new=ok, sequence="100"),
-               stream_record(TABLE, "INSERT", new=stuck, sequence="200")]
-    writer = KinesisWriter(RefusingClient(stuck["startup_id"].encode()), STREAM, max_attempts=2,
-                           sleep=lambda _: None)
+    records = [
+        stream_record(TABLE, "INSERT", new=ok, sequence="100"),
+        stream_record(TABLE, "INSERT", new=stuck, sequence="200"),
+    ]
+    writer = KinesisWriter(RefusingClient(stuck["startup_id"].encode()), STREAM, max_attempts=2, sleep=lambda _: None)
     response = build_handler(writer, LocalDeadLetters(tmp_path))(stream_event(*records), None)
     # THEN only the refused change is reported (Lambda redelivers from it); none is dropped
     assert response == {"batchItemFailures": [{"itemIdentifier": "200"}]}
@@ -78,8 +82,11 @@ def test_unroutable_change_is_dead_lettered_and_the_batch_goes_on(kinesis, tmp_p
     good = make_stored_item("startup", 1, version=1)
     orphan = {k: v for k, v in make_stored_item("startup", 2, version=1).items() if k != "tenant_id"}
     huge = {**make_stored_item("startup", 3, version=1), "description": "x" * 600_000}
-    records = [stream_record(TABLE, "INSERT", new=good), stream_record(TABLE, "INSERT", new=orphan, sequence="7"),
-               stream_record(TABLE, "MODIFY", new=huge, old=huge, sequence="8")]
+    records = [
+        stream_record(TABLE, "INSERT", new=good),
+        stream_record(TABLE, "INSERT", new=orphan, sequence="7"),
+        stream_record(TABLE, "MODIFY", new=huge, old=huge, sequence="8"),
+    ]
     response = build_handler(KinesisWriter(kinesis, STREAM), dlq)(stream_event(*records), None)
     assert response == {"batchItemFailures": []}
     assert [e.entity for e in _read_all(kinesis)] == ["startup"]

@@ -13,27 +13,59 @@ from tests.factories import make_item
 from tests.stream_records import AWS_TTL_IDENTITY, stream_record
 
 METRIC = {
-    "PK": "STARTUP#s1", "SK": "METRICS#2026-01-01", "tenant_id": "t1", "startup_id": "s1",
-    "date": "2026-01-01", "mrr": 1000, "version": 3, "updated_by": "u-9",
+    "PK": "STARTUP#s1",
+    "SK": "METRICS#2026-01-01",
+    "tenant_id": "t1",
+    "startup_id": "s1",
+    "date": "2026-01-01",
+    "mrr": 1000,
+    "version": 3,
+    "updated_by": "u-9",
 }
 MEMBER = {
-    "PK": "ORG#o1", "SK": "MEMBER#u1", "entityType": "MEMBER", "organizationId": "o1",
-    "userId": "u1", "email": "a@b.co", "role": "member",
+    "PK": "ORG#o1",
+    "SK": "MEMBER#u1",
+    "entityType": "MEMBER",
+    "organizationId": "o1",
+    "userId": "u1",
+    "email": "a@b.co",
+    "role": "member",
 }
 INVITATION = {
-    "PK": "ORG#o1", "SK": "INVITATION#i1", "entityType": "INVITATION", "organizationId": "o1",
-    "invitationId": "i1", "email": "new@b.co", "invitedBy": "u1", "token": "s3cr3t-token",
+    "PK": "ORG#o1",
+    "SK": "INVITATION#i1",
+    "entityType": "INVITATION",
+    "organizationId": "o1",
+    "invitationId": "i1",
+    "email": "new@b.co",
+    "invitedBy": "u1",
+    "token": "s3cr3t-token",
     "expiresAt": 1_767_225_600,
 }
 ASSISTANT_DOC = {"userId": "u1", "documentId": "d1", "fileName": "a.pdf", "fileType": "application/pdf"}
 
 STYLES = [
-    pytest.param("auxeira-startups-dev", METRIC, ("PK", "SK"), "startup_metric", "t1",
-                 "STARTUP#s1|METRICS#2026-01-01", id="pk_sk"),
-    pytest.param("devinsights-organizations-dev", MEMBER, ("PK", "SK"), "member", "o1",
-                 "ORG#o1|MEMBER#u1", id="single_table"),
-    pytest.param("ai-assistant-documents-dev", ASSISTANT_DOC, ("userId", "documentId"),
-                 "assistant_document", "u1", "u1|d1", id="plain"),
+    pytest.param(
+        "auxeira-startups-dev",
+        METRIC,
+        ("PK", "SK"),
+        "startup_metric",
+        "t1",
+        "STARTUP#s1|METRICS#2026-01-01",
+        id="pk_sk",
+    ),
+    pytest.param(
+        "devinsights-organizations-dev", MEMBER, ("PK", "SK"), "member", "o1", "ORG#o1|MEMBER#u1", id="single_table"
+    ),
+    pytest.param(
+        "ai-assistant-documents-dev",
+        ASSISTANT_DOC,
+        ("userId", "documentId"),
+        "assistant_document",
+        "u1",
+        "u1|d1",
+        id="plain",
+    ),
 ]
 
 
@@ -69,8 +101,9 @@ class TestEveryKeyStyle:
 
 
 def test_user_remove_with_other_identity_is_a_delete():
-    record = stream_record("auxeira-startups-dev", "REMOVE", old=METRIC,
-                           user_identity={"type": "User", "principalId": "ops"})
+    record = stream_record(
+        "auxeira-startups-dev", "REMOVE", old=METRIC, user_identity={"type": "User", "principalId": "ops"}
+    )
     assert to_envelope(record).event_type == "startup_metric.deleted"
 
 
@@ -89,8 +122,13 @@ def test_version_is_the_item_attribute_and_a_delete_outranks_it():
 
 
 def test_version_falls_back_to_the_sequence_number():
-    record = stream_record("ai-assistant-documents-dev", "INSERT", new=ASSISTANT_DOC,
-                           key_attrs=("userId", "documentId"), sequence="123456789012345678901")
+    record = stream_record(
+        "ai-assistant-documents-dev",
+        "INSERT",
+        new=ASSISTANT_DOC,
+        key_attrs=("userId", "documentId"),
+        sequence="123456789012345678901",
+    )
     assert to_envelope(record).version == 123456789012345678901
 
 

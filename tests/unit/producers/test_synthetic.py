@@ -3,8 +3,7 @@ through the repository (moto), per-item outcomes, and the rate limiter on a fake
 
 from __future__ import annotations
 
-from infra.tables import create_table_request
-
+import itertools
 import math
 import random
 import statistics
@@ -17,7 +16,7 @@ import pytest
 from moto import mock_aws
 from pydantic import ValidationError
 
-from schemas.wire.dynamodb import deserialize_item
+from infra.tables import create_table_request
 from producers.publisher import Publisher
 from producers.repository import AUDIT_FIELDS, Repository
 from producers.synthetic import dashboards, trends
@@ -32,6 +31,8 @@ from producers.synthetic.tenants import build_tenant
 from producers.synthetic.workload import run_workload
 from schemas import catalog
 from schemas.entities.auxeira import USER_TYPES
+from schemas.wire.dynamodb import deserialize_item
+from tests.moto_tables import serialized
 
 AS_OF = date(2026, 3, 1)
 FIXED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -39,14 +40,32 @@ SEEDS = range(40)
 #: tenants=1, startups=6, days=21, seed=7 exercises every kind of op the generator makes.
 SMALL = WorkloadConfig(tenants=1, startups=6, days=21, seed=7, as_of=AS_OF)
 ALL_OPS = {
-    *(("Create", e) for e in (
-        "user", "partner", "event", "catalog_activity", "startup", "user_startup", "startup_metric",
-        "activity", "document", "chatbot_conversation", "chatbot_message", "event_registration",
-        "partner_activation", "investor_match", "loan", "loan_participant")),
-    ("Update", "startup"), ("Update", "loan"), ("Update", "loan_participant"),
+    *(
+        ("Create", e)
+        for e in (
+            "user",
+            "partner",
+            "event",
+            "catalog_activity",
+            "startup",
+            "user_startup",
+            "startup_metric",
+            "activity",
+            "document",
+            "chatbot_conversation",
+            "chatbot_message",
+            "event_registration",
+            "partner_activation",
+            "investor_match",
+            "loan",
+            "loan_participant",
+        )
+    ),
+    ("Update", "startup"),
+    ("Update", "loan"),
+    ("Update", "loan_participant"),
     ("Publish", "dashboard_metric"),
 }
-from tests.moto_tables import serialized
 
 
 class FakeClock:
@@ -66,8 +85,12 @@ class FakeClock:
 
 @pytest.fixture
 def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
@@ -90,7 +113,8 @@ def _scan(client: Any, env: str) -> dict[str, dict[str, Any]]:
             for raw in page["Items"]:
                 item = deserialize_item(raw)
                 out[f"{table.name}|{table.key_of(item)}"] = {
-                    k: v for k, v in item.items() if k not in ("created_at", "updated_at")}
+                    k: v for k, v in item.items() if k not in ("created_at", "updated_at")
+                }
     return out
 
 
@@ -114,16 +138,16 @@ def test_trend_moves_the_series_its_way_for_every_seed(trend: str, sign: int, di
     days = trends.offsets(61, 60)
     for seed in SEEDS:
         # WHEN a series follows the trend (direction -1: lower is better, e.g. burn rate)
-        values = trends.series(random.Random(seed), days, start=1000.0, trend=trend, variance=0.2,
-                               direction=direction)
+        values = trends.series(random.Random(seed), days, start=1000.0, trend=trend, variance=0.2, direction=direction)
         # THEN its fitted slope has the trend's sign, flipped for lower-is-better metrics
         assert _slope(values, days) * sign * direction > 0, (trend, seed)
 
 
 def test_stable_has_no_drift_on_average() -> None:
     days = trends.offsets(61, 60)
-    slopes = [_slope(trends.series(random.Random(s), days, start=50.0, trend="stable", variance=0.2), days)
-              for s in SEEDS]
+    slopes = [
+        _slope(trends.series(random.Random(s), days, start=50.0, trend="stable", variance=0.2), days) for s in SEEDS
+    ]
     improving = trends.DRIFT_PER_30_DAYS["improving"] / 30
     assert abs(statistics.mean(slopes)) < improving / 4
 
@@ -135,7 +159,7 @@ def test_volatile_swings_more_than_stable_for_every_seed() -> None:
         stable = trends.series(random.Random(seed), days, start=100.0, trend="stable", variance=0.2)
         volatile = trends.series(random.Random(seed), days, start=100.0, trend="volatile", variance=0.2)
         # THEN the volatile series' day-to-day log changes spread wider
-        spread = [statistics.pstdev(math.log(b / a) for a, b in zip(s, s[1:])) for s in (stable, volatile)]
+        spread = [statistics.pstdev(math.log(b / a) for a, b in itertools.pairwise(s)) for s in (stable, volatile)]
         assert spread[1] > 2 * spread[0], seed
 
 
@@ -154,8 +178,9 @@ def test_offsets_are_distinct_whole_days_ending_on_the_last_day() -> None:
 def test_integer_series_stays_within_bounds() -> None:
     days = trends.offsets(61, 60)
     for seed in SEEDS:
-        values = trends.integer_series(random.Random(seed), days, start=97, trend="volatile", variance=1.0,
-                                       scale=50.0, lower=0, upper=100)
+        values = trends.integer_series(
+            random.Random(seed), days, start=97, trend="volatile", variance=1.0, scale=50.0, lower=0, upper=100
+        )
         assert all(isinstance(v, int) and 0 <= v <= 100 for v in values)
 
 
@@ -175,8 +200,9 @@ def test_config_names_the_seven_dashboards_as_entity_user_types() -> None:
     assert set(dashboards.METRICS) == set(DASHBOARD_USER_TYPES)
 
 
-@pytest.mark.parametrize("bad", [{"trend": "sideways"}, {"variance": 1.5}, {"user_type": "admin"},
-                                 {"count": 0}, {"data_type": "profiles"}])
+@pytest.mark.parametrize(
+    "bad", [{"trend": "sideways"}, {"variance": 1.5}, {"user_type": "admin"}, {"count": 0}, {"data_type": "profiles"}]
+)
 def test_config_rejects_invalid_values(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         SyntheticDataConfig(**bad)
@@ -199,7 +225,8 @@ def test_dashboard_has_every_metric_at_every_point_up_to_as_of(user_type: str) -
     names = [spec.name for spec in dashboards.METRICS[user_type]]
     assert len(points) == 5 * len(names)
     assert {(p.recorded_at.date(), p.metric) for p in points} == {
-        (d, n) for d in dashboards.point_dates(config, AS_OF) for n in names}
+        (d, n) for d in dashboards.point_dates(config, AS_OF) for n in names
+    }
     assert max(p.recorded_at for p in points).date() == AS_OF
     assert all(p.user_type == user_type and p.recorded_at.tzinfo is not None for p in points)
 
@@ -217,8 +244,13 @@ def test_founder_view_reads_the_dashboard_off_a_metric_item() -> None:
     startup = build_startup(SyntheticDataConfig(count=3, time_range_days=14, seed=2), tenant_id="t", as_of=AS_OF)
     view = {p.metric: p.value for p in dashboards.founder_view(startup.metrics[-1], subject_id="u")}
     last = startup.metrics[-1]
-    assert view == {"sse_score": last["sse_score"], "revenue": last["mrr"], "customers": last["total_customers"],
-                    "team_size": last["team_size"], "burn_rate": last["burn_rate"]}
+    assert view == {
+        "sse_score": last["sse_score"],
+        "revenue": last["mrr"],
+        "customers": last["total_customers"],
+        "team_size": last["team_size"],
+        "burn_rate": last["burn_rate"],
+    }
 
 
 # -- startups ------------------------------------------------------------------------
@@ -248,7 +280,12 @@ def test_profile_agrees_with_its_first_and_last_points() -> None:
         for snapshot, point in ((startup.profile, startup.metrics[0]), (startup.latest, startup.metrics[-1])):
             fm = snapshot["financial_metrics"]
             assert (fm["mrr"], fm["arr"], fm["cash_balance"], fm["monthly_burn_rate"], fm["runway_months"]) == (
-                point["mrr"], point["arr"], point["cash_balance"], point["burn_rate"], point["runway_months"])
+                point["mrr"],
+                point["arr"],
+                point["cash_balance"],
+                point["burn_rate"],
+                point["runway_months"],
+            )
             assert fm["ltv_cac_ratio"] == round(fm["ltv"] / fm["cac"], 2)
             assert snapshot["sse_score"] == point["sse_score"]
             assert snapshot["team_operations"]["total_employees"] == point["team_size"]
@@ -293,8 +330,9 @@ def test_improving_startups_grow_mrr_and_declining_ones_shrink() -> None:
 def test_tokens_never_go_negative_and_activities_match_the_series() -> None:
     tenant = build_tenant(1, 0, as_of=AS_OF, days=60)
     for seed in SEEDS:
-        startup = build_startup(SyntheticDataConfig(count=9, time_range_days=60, seed=seed), tenant_id=tenant.tenant_id,
-                                as_of=AS_OF)
+        startup = build_startup(
+            SyntheticDataConfig(count=9, time_range_days=60, seed=seed), tenant_id=tenant.tenant_id, as_of=AS_OF
+        )
         use = build_engagement(random.Random(seed), tenant, startup, as_of=AS_OF)
         assert [c.at for c in use.creates] == sorted(c.at for c in use.creates)
         balance = 0
@@ -314,13 +352,23 @@ def test_loans_are_funded_exactly_when_acceptances_reach_the_amount() -> None:
     seen = {"funded": 0, "open": 0}
     for seed in range(300):
         startup = {"startup_id": "s", "company_name": "Acme", "stage": "Seed"}
-        ops = build_loan(random.Random(seed), tenant_id="t", startup=startup, borrower_id="u",
-                         lenders=tenant.investors(), opened_at=FIXED, end=FIXED.replace(month=5))
+        ops = build_loan(
+            random.Random(seed),
+            tenant_id="t",
+            startup=startup,
+            borrower_id="u",
+            lenders=tenant.investors(),
+            opened_at=FIXED,
+            end=FIXED.replace(month=5),
+        )
         if not ops:
             continue
         amount = int(ops[0].values["amount"])
-        shares = {op.values["participant_id"]: int(op.values["contribution_amount"])
-                  for op in ops if isinstance(op, Create) and op.entity == "loan_participant"}
+        shares = {
+            op.values["participant_id"]: int(op.values["contribution_amount"])
+            for op in ops
+            if isinstance(op, Create) and op.entity == "loan_participant"
+        }
         accepted = [op for op in ops if isinstance(op, Update) and op.changes.get("status") == "accepted"]
         total = sum(shares[op.key["participant_id"]] for op in accepted)
         funded = any(isinstance(op, Update) and op.entity == "loan" for op in ops)
@@ -337,7 +385,8 @@ def test_same_seed_builds_the_same_ops_and_another_seed_does_not() -> None:
     assert _all_ops(SMALL) == _all_ops(SMALL)
     other = _all_ops(SMALL.model_copy(update={"seed": 8}))
     assert [op.values.get("startup_id") for op in other if isinstance(op, Create)] != [
-        op.values.get("startup_id") for op in _all_ops(SMALL) if isinstance(op, Create)]
+        op.values.get("startup_id") for op in _all_ops(SMALL) if isinstance(op, Create)
+    ]
 
 
 def test_same_seed_writes_identical_items_into_two_tables(ddb: Any) -> None:
@@ -424,13 +473,16 @@ def test_workload_is_paced_by_the_limiter() -> None:
     clock = FakeClock()
     config = SMALL.model_copy(update={"startups": 2})
     ops = len(_all_ops(config))
-    summary = run_workload(phases(config), repository=None, threads=1,
-                           limiter=TokenBucket(50.0, clock=clock, sleep=clock.sleep))
+    summary = run_workload(
+        phases(config), repository=None, threads=1, limiter=TokenBucket(50.0, clock=clock, sleep=clock.sleep)
+    )
     assert summary["summary"]["total"] == ops
     assert clock.now == pytest.approx((ops - 1) / 50.0)
 
 
-@pytest.mark.parametrize(("text", "per_second"), [("200/s", 200.0), ("200", 200.0), ("6000/min", 100.0), ("2.5/s", 2.5)])
+@pytest.mark.parametrize(
+    ("text", "per_second"), [("200/s", 200.0), ("200", 200.0), ("6000/min", 100.0), ("2.5/s", 2.5)]
+)
 def test_parse_rate(text: str, per_second: float) -> None:
     assert parse_rate(text) == per_second
 

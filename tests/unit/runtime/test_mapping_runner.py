@@ -65,12 +65,21 @@ class FakeSource:
 
     def read(self, shard_id, iterator, limit):
         position = int(iterator.split("@")[1])
-        seqs = self.records[shard_id][position:position + limit]
+        seqs = self.records[shard_id][position : position + limit]
         end = position + len(seqs)
         done = shard_id in self.closed and end >= len(self.records[shard_id]) and not seqs
-        records = [{"kinesis": {"sequenceNumber": str(s), "data": base64.b64encode(b"{}").decode(),
-                                "approximateArrivalTimestamp": self.arrival.get(s, NOW)},
-                    "eventID": f"{shard_id}:{s}", "eventSourceARN": self.arn} for s in seqs]
+        records = [
+            {
+                "kinesis": {
+                    "sequenceNumber": str(s),
+                    "data": base64.b64encode(b"{}").decode(),
+                    "approximateArrivalTimestamp": self.arrival.get(s, NOW),
+                },
+                "eventID": f"{shard_id}:{s}",
+                "eventSourceARN": self.arn,
+            }
+            for s in seqs
+        ]
         return ReadResult(records, None if done else f"{shard_id}@{end}")
 
 
@@ -101,9 +110,17 @@ NO_WAIT = RetryPolicy(base=0.0, cap=0.0, max_attempts=10_000)
 
 def _mapping(source, handler, tmp_path, checkpoints, *, spec=None, redelivery=NO_WAIT, **kw):
     spec = spec or MappingSpec("c", "h.handler", "kinesis", batch_size=100)
-    return LocalEventSourceMapping(source=source, handler=handler, checkpoints=checkpoints, consumer="c",
-                                   spec=spec, failures=FailureRecords(LocalObjects(tmp_path)),
-                                   redelivery=redelivery, clock=CLOCK, **kw)
+    return LocalEventSourceMapping(
+        source=source,
+        handler=handler,
+        checkpoints=checkpoints,
+        consumer="c",
+        spec=spec,
+        failures=FailureRecords(LocalObjects(tmp_path)),
+        redelivery=redelivery,
+        clock=CLOCK,
+        **kw,
+    )
 
 
 def _drain(mapping, passes=10):
@@ -137,8 +154,9 @@ def test_a_failing_shard_backs_off_while_the_others_go_on(tmp_path, checkpoints)
     # GIVEN s0's record 1 fails once, and a redelivery backoff of at least one second
     handler = Recorder(fail={1: 1})
     source = FakeSource({"s0": [1], "s1": [10, 11]})
-    mapping = _mapping(source, handler, tmp_path, checkpoints, batch_size=1,
-                       redelivery=RetryPolicy(base=1.0, cap=1.0, max_attempts=5))
+    mapping = _mapping(
+        source, handler, tmp_path, checkpoints, batch_size=1, redelivery=RetryPolicy(base=1.0, cap=1.0, max_attempts=5)
+    )
     # WHEN polled three times with no time passing
     _drain(mapping, passes=3)
     # THEN s0 was delivered once only, s1 went on
@@ -151,7 +169,8 @@ def test_a_failing_shard_backs_off_while_the_others_go_on(tmp_path, checkpoints)
 
 
 def test_a_record_failing_past_the_retry_attempts_goes_to_the_failure_destination_as_lambda_writes_it(
-        tmp_path, checkpoints):
+    tmp_path, checkpoints
+):
     spec = MappingSpec("c", "h.handler", "kinesis", batch_size=100, maximum_retry_attempts=2)
     handler = Recorder(fail={2: 100})
     _drain(_mapping(FakeSource({"s0": [1, 2, 3]}), handler, tmp_path, checkpoints, spec=spec))
@@ -191,15 +210,27 @@ def test_records_already_past_the_record_age_are_never_delivered(tmp_path, check
 
 def test_the_local_failure_record_parses_like_the_one_lambda_writes_to_s3():
     # The S3 example of the Lambda developer guide: payload as an escaped JSON string.
-    aws = {"requestContext": {"requestId": "r", "functionArn": "arn:aws:lambda:us-east-2:1:function:f",
-                              "condition": "RetryAttemptsExhausted", "approximateInvokeCount": 1},
-           "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-           "version": "1.0", "timestamp": "2019-11-14T00:38:06.021Z",
-           "KinesisBatchInfo": {"shardId": "shardId-000000000001", "startSequenceNumber": "4960",
-                                "endSequenceNumber": "4961", "approximateArrivalOfFirstRecord": "2019-11-14T00:38:04.835Z",
-                                "approximateArrivalOfLastRecord": "2019-11-14T00:38:05.580Z", "batchSize": 2,
-                                "streamArn": "arn:aws:kinesis:us-east-2:1:stream/s"},
-           "payload": '{"Records": [{"kinesis": {"sequenceNumber": "4960"}}]}'}
+    aws = {
+        "requestContext": {
+            "requestId": "r",
+            "functionArn": "arn:aws:lambda:us-east-2:1:function:f",
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": 1,
+        },
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "version": "1.0",
+        "timestamp": "2019-11-14T00:38:06.021Z",
+        "KinesisBatchInfo": {
+            "shardId": "shardId-000000000001",
+            "startSequenceNumber": "4960",
+            "endSequenceNumber": "4961",
+            "approximateArrivalOfFirstRecord": "2019-11-14T00:38:04.835Z",
+            "approximateArrivalOfLastRecord": "2019-11-14T00:38:05.580Z",
+            "batchSize": 2,
+            "streamArn": "arn:aws:kinesis:us-east-2:1:stream/s",
+        },
+        "payload": '{"Records": [{"kinesis": {"sequenceNumber": "4960"}}]}',
+    }
     parsed = failure_records.parse("aws/lambda/u/shardId-000000000001/2019/11/14/x", failure_records.orjson.dumps(aws))
     assert (parsed.kind, parsed.shard_id, parsed.batch_size) == ("kinesis", "shardId-000000000001", 2)
     assert parsed.records == [{"kinesis": {"sequenceNumber": "4960"}}]

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import orjson
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from auxeira.cli.search import search
+from auxeira.cli.main import app
 from consumers.projections.search import UpsertDoc
 from consumers.sinks.search_embedded import EmbeddedSearchSink
-
-app = typer.Typer()
-app.command()(search)
-app.command("unused")(lambda: None)  # two commands, so typer keeps the command name as main.py will
 
 
 @pytest.fixture
@@ -21,26 +16,30 @@ def lake(tmp_path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AUXEIRA_LAKE_ROOT", str(tmp_path))
     monkeypatch.delenv("AUXEIRA_OPENSEARCH_URL", raising=False)
     sink = EmbeddedSearchSink.for_lake(tmp_path)
-    sink.apply([
-        UpsertDoc("startups", "S1", 3, "t1", {"tenant": "t1", "company_name": "SunHarvest", "tagline": "Solar pumps"}),
-        UpsertDoc("startups", "S2", 1, "t2", {"tenant": "t2", "company_name": "Solar Two"}),
-        UpsertDoc("documents", "D1", 1, "t1", {"tenant": "t1", "document_name": "solar plan.pdf"}),
-    ])
+    sink.apply(
+        [
+            UpsertDoc(
+                "startups", "S1", 3, "t1", {"tenant": "t1", "company_name": "SunHarvest", "tagline": "Solar pumps"}
+            ),
+            UpsertDoc("startups", "S2", 1, "t2", {"tenant": "t2", "company_name": "Solar Two"}),
+            UpsertDoc("documents", "D1", 1, "t1", {"tenant": "t1", "document_name": "solar plan.pdf"}),
+        ]
+    )
     sink.close()
     return tmp_path
 
 
 def test_json_output_lists_the_tenants_hits_with_versions(lake) -> None:
-    result = CliRunner().invoke(app, ["search", "solar", "--tenant", "t1", "--json"])
+    result = CliRunner().invoke(app, ["--json", "search", "solar", "--tenant", "t1"])
     assert result.exit_code == 0, result.output
-    out = orjson.loads(result.output.strip().splitlines()[-1])
+    out = orjson.loads(result.stdout)
     assert out["tenant"] == "t1" and out["count"] == 2
     assert {(h["index"], h["id"], h["version"]) for h in out["hits"]} == {("startups", "S1", 3), ("documents", "D1", 1)}
 
 
 def test_entity_and_limit_narrow_the_search(lake) -> None:
-    result = CliRunner().invoke(app, ["search", "solar", "-t", "t1", "--entity", "startup", "--limit", "1", "--json"])
-    assert [h["id"] for h in orjson.loads(result.output)["hits"]] == ["S1"]
+    result = CliRunner().invoke(app, ["--json", "search", "solar", "-t", "t1", "--entity", "startup", "--limit", "1"])
+    assert [h["id"] for h in orjson.loads(result.stdout)["hits"]] == ["S1"]
 
 
 def test_the_table_names_each_hit(lake) -> None:
