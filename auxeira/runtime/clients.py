@@ -39,8 +39,9 @@ __all__ = [
 ]
 
 _TIMEOUTS = {"connect_timeout": 2, "read_timeout": 10}
-SDK_RETRIES = Config(retries={"mode": "standard", "max_attempts": 3}, **_TIMEOUTS)
-CALLER_RETRIES = Config(retries={"mode": "standard", "max_attempts": 1}, **_TIMEOUTS)
+# total_max_attempts counts the first call too (botocore's max_attempts counts retries only).
+SDK_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 3}, **_TIMEOUTS)
+CALLER_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1}, **_TIMEOUTS)
 
 _SERVICE_ENDPOINTS = {"dynamodb": "dynamodb", "dynamodbstreams": "dynamodb", "kinesis": "kinesis", "s3": "s3"}
 
