@@ -185,3 +185,27 @@ def test_a_port_held_by_a_stranger_is_named_and_nothing_is_left_running(tmp_path
     assert "AUXEIRA_KINESIS_PORT" in str(caught.value)
     assert read_record(tmp_path, "dynamodb") is None
     assert _pids_running("-port", str(settings.dynamodb_port)) == []
+
+
+def test_a_restarted_stack_keeps_redis_port_and_starts_empty(tmp_path: Path) -> None:
+    # GIVEN a stack with a table, a stream record and an embedded search index
+    stack = LocalStack(_settings(tmp_path / "restart"))
+    first = stack.up()
+    try:
+        first.dynamodb_client().create_table(
+            TableName="keep-or-not", KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        first.kinesis_client().create_stream(StreamName="keep-or-not", ShardCount=1)
+        stack.search_path("local").parent.mkdir(parents=True)
+        stack.search_path("local").write_bytes(b"index")
+        # WHEN it goes down and up again
+        stack.down()
+        second = stack.up()
+        # THEN Redis answers where running consumers already connect
+        assert second.redis_url == first.redis_url
+        # AND nothing of the old state is back: no table, no stream, no index (all or nothing)
+        assert "keep-or-not" not in second.dynamodb_client().list_tables()["TableNames"]
+        assert "keep-or-not" not in second.kinesis_client().list_streams()["StreamNames"]
+        assert not stack.search_path("local").exists()
+    finally:
+        stack.down()
