@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -110,7 +111,7 @@ def to_kinesis_records(payloads: list[bytes], shard: str = "shardId-000000000000
                 "partitionKey": "pk",
                 "sequenceNumber": f"{n:056d}",
                 "data": base64.b64encode(p).decode("ascii"),
-                "approximateArrivalTimestamp": 1.7e9,
+                "approximateArrivalTimestamp": time.time(),
             },
             "eventSource": "aws:kinesis",
             "eventVersion": "1.0",

@@ -193,8 +193,11 @@ def test_a_restarted_stack_keeps_redis_port_and_starts_empty(tmp_path: Path) -> 
     first = stack.up()
     try:
         first.dynamodb_client().create_table(
-            TableName="keep-or-not", KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+            TableName="keep-or-not",
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
         first.kinesis_client().create_stream(StreamName="keep-or-not", ShardCount=1)
         stack.search_path("local").parent.mkdir(parents=True)
         stack.search_path("local").write_bytes(b"index")
