@@ -22,6 +22,7 @@ from typing import Any
 from consumers.projections.search import document_body
 from consumers.sinks.search_base import MAX_LIMIT, SearchSink
 from consumers.verify import Expected, Mismatch
+from schemas.envelope import version_of_order
 from schemas.search_fields import SEARCH_ENTITIES, by_entity, search_entity
 
 __all__ = ["ExpectedDoc", "compare_search", "expected_search_docs", "search_doc_counts"]
@@ -103,12 +104,13 @@ def _doc_difference(doc: ExpectedDoc, sink: SearchSink) -> str | None:
     stored = sink.get(doc.index, doc.doc_id)
     if stored is None:
         return "missing from the index"
+    version = version_of_order(stored.version)
     if stored.deleted:
-        return f"tombstone v{stored.version} but the item exists"
+        return f"tombstone v{version} but the item exists"
     if stored.tenant != doc.tenant:
         return f"indexed for tenant {stored.tenant!r}, the item is {doc.tenant!r}'s"
-    if doc.version is not None and stored.version != doc.version:
-        return f"index has v{stored.version}, table has v{doc.version}"
+    if doc.version is not None and version != doc.version:
+        return f"index has v{version}, table has v{doc.version}"
     if dict(stored.body or {}) != doc.body:
         return "body differs from the table"
     return None

@@ -24,8 +24,8 @@ from typing import Any
 
 import orjson
 
-from schemas.fields import drop_paths
 from schemas.resources import HISTORY_TABLE
+from schemas.secrets import public_image
 from schemas.tables import EntitySpec, TableSpec
 from schemas.wire.dynamodb import serialize_item
 
@@ -98,7 +98,7 @@ def history_item(
     image = after if after is not None else before or {}
     version = (image.get("version") or 0) + (1 if after is None else 0)
     changed = changed_fields(spec, table, before, after)
-    public_after = drop_paths(after or {}, spec.secret)
+    public_after = public_image(after or {}, spec.secret)
     item: dict[str, Any] = {
         "PK": history_pk(spec.name, key),
         "SK": history_sk(image.get("created_at"), version),
@@ -115,7 +115,7 @@ def history_item(
     if tenant is not None:
         item["tenant"] = str(tenant)  # erasure and tenant checks find entries by it
     if before is not None:
-        item["before"] = drop_paths(before, spec.secret)
+        item["before"] = public_image(before, spec.secret)
     if _size(item) > _MAX_ENTRY_BYTES:
         item["after"], item["after_omitted"] = {}, True
     return item

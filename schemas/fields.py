@@ -2,17 +2,15 @@
 
 Secret fields (password hashes, tokens, tax ids) never leave their table: the router
 drops them before an envelope exists, so no projection, lake file or dead letter can
-hold one. PII fields travel (the cache and search need names and emails) but are
+hold one (the policy and its deny-list: :mod:`schemas.secrets`). PII fields travel (the cache and search need names and emails) but are
 marked so erasure and masking can find them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import Any
 
-__all__ = ["FieldClass", "drop_paths"]
+__all__ = ["FieldClass"]
 
 
 class FieldClass(StrEnum):
@@ -21,28 +19,3 @@ class FieldClass(StrEnum):
     PUBLIC = "public"
     PII = "pii"
     SECRET = "secret"
-
-
-def drop_paths(item: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
-    """Return a copy of ``item`` without the dotted ``paths`` (``"company_details.tax_id"``).
-
-    Only the dictionaries on a dropped path are copied; everything else is shared, which
-    keeps this cheap on the router's hot path.
-    """
-    out = dict(item)
-    for path in paths:
-        _drop(out, path.split("."))
-    return out
-
-
-def _drop(node: dict[str, Any], parts: list[str]) -> None:
-    head, rest = parts[0], parts[1:]
-    if head not in node:
-        return
-    if not rest:
-        del node[head]
-        return
-    child = node[head]
-    if isinstance(child, dict):
-        node[head] = dict(child)
-        _drop(node[head], rest)

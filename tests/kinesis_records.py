@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas import catalog
 from schemas.envelope import Envelope, Source, encode, event_id_for
 
 _sequence = itertools.count(49_000_000_000_000_000_000_000)
@@ -31,7 +32,7 @@ def envelope(
         entity=entity,
         key=key,
         version=version,
-        source=Source(table="auxeira-startups-test"),
+        source=Source(table="auxeira-startups-test") if entity in catalog.ENTITIES else Source(publisher="svc"),
         occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
         before=None,
         after=None if removes else state,

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from auxeira.cli.context import CliContext, context_of
 from consumers.sinks.search_base import MAX_LIMIT, Hit, SearchSink
+from schemas.envelope import version_of_order
 from schemas.search_fields import SEARCH_ENTITIES, search_entity
 
 __all__ = ["hits_json", "search"]
@@ -78,14 +79,26 @@ def _sink(cli: CliContext) -> SearchSink:
 
 
 def hits_json(text: str, tenant: str, hits: Sequence[Hit]) -> bytes:
-    """The ``--json`` output: the query and every hit with its index, id, score, version, body."""
+    """The ``--json`` output: the query and every hit with its index, id, score, version, body.
+
+    ``version`` is the writer's version of the indexed state; ``order`` the full envelope
+    order (version and stream position) as text, since it is wider than a JSON integer.
+    """
     return orjson.dumps(
         {
             "query": text,
             "tenant": tenant,
             "count": len(hits),
             "hits": [
-                {"index": h.index, "id": h.doc_id, "score": h.score, "version": h.version, "body": h.body} for h in hits
+                {
+                    "index": h.index,
+                    "id": h.doc_id,
+                    "score": h.score,
+                    "version": version_of_order(h.version),
+                    "order": str(h.version),
+                    "body": h.body,
+                }
+                for h in hits
             ],
         }
     )
@@ -98,5 +111,7 @@ def _print_table(console: Console, text: str, tenant: str, hits: Sequence[Hit]) 
     table = Table("#", "index", "id", "title", "score", "v", title=f"{text!r} in {tenant}")
     for rank, hit in enumerate(hits, 1):
         title = hit.body.get(search_entity(hit.index).title_field, "")
-        table.add_row(str(rank), hit.index, hit.doc_id, str(title), f"{hit.score:.3g}", str(hit.version))
+        table.add_row(
+            str(rank), hit.index, hit.doc_id, str(title), f"{hit.score:.3g}", str(version_of_order(hit.version))
+        )
     console.print(table)

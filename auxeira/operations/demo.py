@@ -25,7 +25,6 @@ from rich.console import Console
 from rich.table import Table
 
 from auxeira.operations.local_stack_pipeline import LocalRuntime, build_pipeline, provision
-from consumers.sinks.redis_cache import RedisCacheSink
 from consumers.verify import Expected, Mismatch, compare_cache, expected_states, scan_items
 from consumers.verify_counters import compare_counters
 from consumers.verify_search import compare_search, expected_search_docs
@@ -117,7 +116,7 @@ def _run(runtime: LocalRuntime, tenants: list[str], started: float, console: Con
         f"{counts.soft_deletes} soft delete, {counts.hard_deletes} hard delete, "
         f"{len(counts.expiring)} expiring)"
     )
-    cache_sink = RedisCacheSink(url=runtime.endpoints.redis_url)
+    cache_sink = runtime.cache_sink()
     counter_sink = runtime.counter_sink()
     search_sink = runtime.search_sink()
     pipeline = build_pipeline(runtime, cache_sink, counter_sink=counter_sink, search_sink=search_sink)

@@ -66,6 +66,10 @@ class LocalRuntime:
     def counter_sink(self) -> DynamoCounterSink:
         return DynamoCounterSink(self.dynamodb, COUNTERS_TABLE.physical_name(self.env))
 
+    def cache_sink(self) -> RedisCacheSink:
+        """The stack's Redis, with this environment's key namespace."""
+        return RedisCacheSink(url=self.endpoints.redis_url, namespace=self.env)
+
     def search_sink(self) -> EmbeddedSearchSink:
         if self.search_path:
             return EmbeddedSearchSink(self.search_path)
@@ -118,7 +122,7 @@ def build_pipeline(
     router = router_handler.build_handler(
         KinesisWriter(runtime.kinesis, runtime.stream_name), dead_letters, observer=observer
     )
-    sink = cache_sink or RedisCacheSink(url=runtime.endpoints.redis_url)
+    sink = cache_sink or runtime.cache_sink()
     cache = cache_handler.build_handler(sink, dead_letters, observer=observer)
     mappings = router_mappings(runtime.streams, runtime.stream_arns, router, checkpoints, failures)
     counters = counters_handler.build_handler(counter_sink or runtime.counter_sink(), dead_letters, observer=observer)

@@ -1,17 +1,22 @@
 """Kinesis record -> envelopes, for every consumer.
 
 The one place that knows how events travel on the bus: a record's data is either one
-JSON envelope, or a KPL aggregated record (``producers.aggregation``: magic bytes,
-protobuf, MD5) carrying several JSON envelopes, which is de-aggregated here so every
-consumer reads both kinds the same way. Anything that cannot become a known envelope
-is a :class:`PoisonRecordError`.
+JSON envelope, or a KPL aggregated record (:mod:`schemas.wire.kpl`) carrying several,
+de-aggregated here so every consumer reads both kinds the same way.
 
-Entities known to consumers: every table entity of ``schemas.catalog`` and every
-published (table-less) event registered in ``schemas.events.REGISTRY``, including
-models registered after this module was imported (checked at decode time). A consumer
-process knows the published events of the modules it imports: ``schemas.events``
-registers the seeds' events; a model registered elsewhere is unknown (poison) to a
-consumer that does not import its module.
+What is poison and what is not (one rule for every consumer): poison is only what
+cannot be decoded or validated, or breaks the trust boundary. An event type a consumer
+does not project (an entity or action it does not know yet, a published occurrence the
+cache does not hold) is *not* poison: the projection returns nothing, and the record is
+skipped and counted. So a producer can add an event type before every consumer is
+redeployed.
+
+The trust boundary: only the router speaks for a table's entities. An envelope naming
+a table entity must come from a table (``source.table`` set, no ``source.publisher``);
+a published event claiming a table entity type (``startup.recorded`` at a high version
+would otherwise overwrite the cached startup and block its real updates) is refused as
+poison. The publisher SDK refuses such events before sending, and the event registry
+refuses to register a model under a table entity's name.
 """
 
 from __future__ import annotations
@@ -21,16 +26,11 @@ from typing import Any
 import pybase64
 
 from schemas import catalog
-from schemas.envelope import Envelope, decode
+from schemas.envelope import Envelope, decode, partition_key
 from schemas.errors import PoisonRecordError
-from schemas.events import REGISTRY
 from schemas.wire.kpl import deaggregate, is_aggregated
 
-__all__ = ["KNOWN_ENTITIES", "envelopes_of", "kinesis_payload", "order_key"]
-
-#: Entities consumers accept: the tables' and the published events' registered at import
-#: (later registrations are accepted too, see ``_known``).
-KNOWN_ENTITIES: set[str] = set(catalog.ENTITIES) | set(REGISTRY.entities)
+__all__ = ["envelopes_of", "kinesis_payload", "order_key"]
 
 
 def envelopes_of(data: bytes) -> list[Envelope]:
@@ -38,20 +38,21 @@ def envelopes_of(data: bytes) -> list[Envelope]:
 
     A plain record gives one envelope; a KPL aggregated record gives one per user
     record. One bad user record makes the whole aggregated record poison: it is
-    dead-lettered whole (its good neighbours with it, recoverable by replaying the
+    dead-lettered whole (its good neighbours with it, recoverable by redriving the
     dead letter), since a Kinesis record is the unit a consumer checkpoints.
 
     Raises:
-        PoisonRecordError: undecodable, schema-invalid, or of an unknown event type;
-            for an aggregated record the message says which user record.
+        PoisonRecordError: undecodable, schema-invalid, of an unknown major schema
+            version, or a published event claiming a table entity; for an aggregated
+            record the message says which user record.
     """
     if not is_aggregated(data):
-        return [_known(decode(data))]
+        return [_trusted(decode(data))]
     payloads = deaggregate(data)
     envelopes = []
     for index, payload in enumerate(payloads):
         try:
-            envelopes.append(_known(decode(payload)))
+            envelopes.append(_trusted(decode(payload)))
         except PoisonRecordError as exc:
             where = f"user record {index} of {len(payloads)} in a KPL aggregated record"
             raise PoisonRecordError(f"{where}: {exc}") from exc
@@ -60,19 +61,19 @@ def envelopes_of(data: bytes) -> list[Envelope]:
 
 def order_key(envelope: Envelope) -> str:
     """Events with the same order key must be applied in stream order."""
-    return f"{envelope.tenant_id}:{envelope.entity}:{envelope.key}"
+    return partition_key(envelope)
 
 
-def _known(envelope: Envelope) -> Envelope:
-    try:
-        _ = envelope.action
-    except ValueError:
-        raise PoisonRecordError(f"event {envelope.event_id}: unknown event type {envelope.event_type!r}") from None
-    entity = envelope.entity
-    known = entity in KNOWN_ENTITIES or entity in REGISTRY
-    if not known or not envelope.event_type.startswith(entity + "."):
+def _trusted(envelope: Envelope) -> Envelope:
+    if envelope.entity in catalog.ENTITIES and (envelope.source.publisher or not envelope.source.table):
         raise PoisonRecordError(
-            f"event {envelope.event_id}: unknown event type {envelope.event_type!r} for entity {envelope.entity!r}"
+            f"event {envelope.event_id}: {envelope.event_type!r} claims table entity {envelope.entity!r} but "
+            f"comes from {'publisher ' + repr(envelope.source.publisher) if envelope.source.publisher else 'no table'}"
+            "; only the stream router speaks for a table's entities"
+        )
+    if not envelope.event_type.startswith(envelope.entity + "."):
+        raise PoisonRecordError(
+            f"event {envelope.event_id}: event type {envelope.event_type!r} does not name entity {envelope.entity!r}"
         )
     return envelope
 

@@ -20,11 +20,8 @@ from auxeira.runtime.settings import CacheSettings
 from auxeira.runtime.sinks import ItemOutcome
 from consumers.projections import cache
 from consumers.sinks.cache_base import CacheSink
-from schemas.catalog import ENTITIES
-from schemas.envelope import Envelope
-from schemas.events import REGISTRY
 
-__all__ = ["CONSUMER", "build_handler", "handler", "is_cached"]
+__all__ = ["CONSUMER", "build_handler", "handler"]
 
 CONSUMER = "cache"
 
@@ -38,8 +35,12 @@ def build_handler(
 ) -> Handler:
     """A Lambda-shaped handler applying each batch to ``sink`` in one pipelined call."""
 
+    namespace = sink.namespace
+
     def prepare(record: Any) -> list[Staged]:
-        return [Staged(cache.project(e), order_key(e)) for e in envelopes_of(kinesis_payload(record)) if is_cached(e)]
+        return [
+            Staged(m, order_key(e)) for e in envelopes_of(kinesis_payload(record)) for m in cache.project(e, namespace)
+        ]
 
     def apply(mutations: Sequence[Any]) -> Sequence[ItemOutcome]:
         return sink.apply(mutations)
@@ -55,18 +56,6 @@ def build_handler(
     )
 
 
-def is_cached(envelope: Envelope) -> bool:
-    """Table entities and published *state* events (a startup's Stripe MRR) are cached.
-
-    Published *occurrences* (a page view, a chatbot turn) each have a key of their own
-    that nobody reads back by key: caching them would grow Redis with traffic. They
-    reach the lake and, where searchable, the index.
-    """
-    if envelope.entity in ENTITIES:
-        return True
-    return REGISTRY.model_for(envelope.event_type).kind == "state"
-
-
 def _from_settings(settings: CacheSettings) -> Handler:
     from auxeira.runtime.clients import ClientFactory
     from auxeira.runtime.dead_letters import dead_letter_store
@@ -76,7 +65,10 @@ def _from_settings(settings: CacheSettings) -> Handler:
     clients = ClientFactory.from_settings(settings)
     token = settings.redis_auth_token.get_secret_value() if settings.redis_auth_token else None
     sink = RedisCacheSink(
-        url=settings.redis_url, auth_token=token, tombstone_ttl_seconds=settings.tombstone_ttl_seconds
+        url=settings.redis_url,
+        auth_token=token,
+        namespace=settings.environment,
+        tombstone_ttl_seconds=settings.tombstone_ttl_seconds,
     )
     return build_handler(
         sink,

@@ -42,6 +42,7 @@ from enum import StrEnum
 from typing import Any, TypeAlias, TypedDict
 
 from schemas import catalog
+from schemas.wire.json_values import from_json
 
 __all__ = [
     "RULES",
@@ -293,6 +294,8 @@ _KEEP_SOFT_DELETED = frozenset({Kind.MAX, Kind.LATEST})
 def _number(value: Any) -> Number:
     if value is None:
         return 0
+    if isinstance(value, dict):  # a number beyond a double or int64, as the envelope carries it
+        value = from_json(value)
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         raise TypeError(f"{value!r} is not a number")
     if isinstance(value, float):

@@ -210,7 +210,7 @@ def deltas(envelope: Envelope, rules: tuple[CounterRule, ...] = RULES) -> list[C
     """The counter deltas one envelope makes (empty for entities no rule counts).
 
     Raises:
-        PoisonRecordError: an action with no counter rule, a live action without an
+        PoisonRecordError: a live action without an
             ``after`` image, or a counted field of the wrong type.
     """
     mine = rules_for(envelope.entity, rules)
@@ -218,7 +218,9 @@ def deltas(envelope: Envelope, rules: tuple[CounterRule, ...] = RULES) -> list[C
         return []
     action = envelope.event_type.rpartition(".")[2]
     if action not in _LIVE_ACTIONS and action not in _REMOVING_ACTIONS:
-        raise _poison(envelope, f"the counters have no rule for action {action!r}")
+        # A snapshot (backfill) is not a change: counting it would count the item twice;
+        # an action the counters do not know yet is skipped, never poison.
+        return []
     if action in _LIVE_ACTIONS and envelope.after is None:
         raise _poison(envelope, "has no after image to count")
     after = None if action in _REMOVING_ACTIONS else envelope.after
@@ -234,7 +236,7 @@ def deltas(envelope: Envelope, rules: tuple[CounterRule, ...] = RULES) -> list[C
             if after_c is not None and after_c != before_c:
                 states.append(CounterDelta(after_c[0], after_c[1], rule.counter, max=after_c[2]))
         elif rule.kind is Kind.LATEST:
-            states += _latest(rule.counter, before_c, after_c, envelope.version)
+            states += _latest(rule.counter, before_c, after_c, envelope.order)
         else:
             for sign, found in ((-1, before_c), (1, after_c)):
                 if found is not None:

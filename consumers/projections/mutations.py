@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from schemas.envelope import MAX_ORDER
+
 __all__ = ["MAX_VERSION", "CacheDelete", "CacheMutation", "CacheSet"]
 
-#: Largest version a cache sink can order. DynamoDB stream sequence numbers are
-#: decimal strings of 21 to 40 digits (DynamoDB Streams API reference, StreamRecord
-#: ``SequenceNumber``), so sinks store versions as 40-digit zero-padded strings.
-MAX_VERSION = 10**40 - 1
+#: Largest order a sink can store: an envelope's order (``version * 10**40 +
+#: sequence``, :attr:`schemas.envelope.Envelope.order`) has at most 60 digits, so sinks
+#: store it as a 60-digit zero-padded string, whose string order is numeric order.
+MAX_VERSION = MAX_ORDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +26,7 @@ class CacheSet:
 
     Attributes:
         redis_key: ``aux:{tenant}:{entity}:{key}``.
-        version: the envelope's version (0 .. :data:`MAX_VERSION`).
+        version: the envelope's order (0 .. :data:`MAX_VERSION`), which decides staleness.
         state: orjson bytes of the entity's public state.
     """
 

@@ -4,11 +4,16 @@ The index holds what users search for (see :mod:`schemas.search_fields`): one do
 per live, not soft-deleted item of a searchable entity, with id = the item's key and
 version = the envelope's version.
 
-* created / updated / recorded -> :class:`UpsertDoc` of the searchable fields;
+* created / updated / recorded / snapshot -> :class:`UpsertDoc` of the searchable fields;
 * soft_deleted, deleted, expired -> :class:`DeleteDoc`; so is an update of an item
   that is still soft-deleted (its ``deleted_at`` is set), or a later update would
   bring a soft-deleted item back into search;
-* an entity that is not searchable -> no mutation (an empty list).
+* an entity that is not searchable, or an action this projection does not know yet
+  -> no mutation (an empty list: skipped and counted, never poison).
+
+Mutations carry the envelope's order (:attr:`schemas.envelope.Envelope.order`) as their
+version. A document is keyed by the item's key alone and carries its tenant, so an update
+that moves an item to another tenant moves its document (every query filters by tenant).
 
 Mutations carry the version so sinks can drop duplicates and stale arrivals; a delete
 is kept as a versioned tombstone by every sink, so a late, older update cannot bring
@@ -61,9 +66,9 @@ class DeleteDoc:
 SearchMutation: TypeAlias = UpsertDoc | DeleteDoc
 
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
-_UPSERTS = frozenset({Action.CREATED, Action.UPDATED, Action.RECORDED})
+_UPSERTS = frozenset({Action.CREATED, Action.UPDATED, Action.RECORDED, Action.SNAPSHOT})
 # Listed rather than derived from Action.removes: a soft delete removes from search
-# although the item stays in its table, and a new Action member is poison here until
+# although the item stays in its table, and a new Action member is skipped here until
 # someone decides what search does with it.
 _DELETES = frozenset({Action.SOFT_DELETED, Action.DELETED, Action.EXPIRED})
 
@@ -72,28 +77,29 @@ def project(envelope: Envelope) -> list[SearchMutation]:
     """The index mutations an envelope asks for: none, or one.
 
     Raises:
-        PoisonRecordError: unknown action, an upsert without an ``after`` image, a
-            version beyond 40 digits, or a searchable field of the wrong type. The
+        PoisonRecordError: an upsert without an ``after`` image, an
+            order beyond 60 digits, or a searchable field of the wrong type. The
             message names the event type and event id.
     """
     action = envelope.event_type.rpartition(".")[2]
     if action not in _UPSERTS and action not in _DELETES:
-        raise _poison(envelope, f"unknown action {action!r}")
+        return []
     spec = by_entity(envelope.entity)
     if spec is None:
         return []
-    if envelope.version > MAX_VERSION:
-        raise _poison(envelope, f"version {envelope.version} has more than 40 digits")
+    order = envelope.order
+    if order > MAX_VERSION:
+        raise _poison(envelope, f"order {order} has more than {len(str(MAX_VERSION))} digits")
     after = envelope.after
     if action in _DELETES or (after is not None and after.get("deleted_at")):
-        return [DeleteDoc(spec.index, envelope.key, envelope.version, envelope.tenant_id)]
+        return [DeleteDoc(spec.index, envelope.key, order, envelope.tenant_id)]
     if after is None:
         raise _poison(envelope, "has no after image to index")
     try:
         body = document_body(spec, envelope.tenant_id, after)
     except (TypeError, ValueError) as exc:
         raise _poison(envelope, str(exc)) from None
-    return [UpsertDoc(spec.index, envelope.key, envelope.version, envelope.tenant_id, body)]
+    return [UpsertDoc(spec.index, envelope.key, order, envelope.tenant_id, body)]
 
 
 def document_body(spec: SearchEntity, tenant: str, state: Mapping[str, Any]) -> dict[str, Any]:

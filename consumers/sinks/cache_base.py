@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 from auxeira.runtime.sinks import Outcome
 from consumers.projections.mutations import MAX_VERSION, CacheMutation
 
-__all__ = ["VERSION_WIDTH", "CacheSink", "CachedEntry", "encode_version", "tenant_prefix"]
+__all__ = ["VERSION_WIDTH", "CacheSink", "CachedEntry", "encode_version"]
 
 #: Digits of a stored version: enough for :data:`MAX_VERSION`.
 VERSION_WIDTH = len(str(MAX_VERSION))
@@ -47,7 +47,13 @@ class CachedEntry:
 
 @runtime_checkable
 class CacheSink(Protocol):
-    """A cache that applies versioned sets and deletes idempotently."""
+    """A cache that applies versioned sets and deletes idempotently.
+
+    ``namespace`` is the environment its keys belong to (``aux:{namespace}:...``), so
+    two environments sharing one Redis never read each other's entries.
+    """
+
+    namespace: str
 
     def apply(self, mutations: Sequence[CacheMutation]) -> list[Outcome]:
         """Apply mutations in order; per mutation APPLIED, or STALE for a no-op (a
@@ -65,7 +71,7 @@ class CacheSink(Protocol):
         ...
 
     def scan_keys(self, tenant: str | None = None) -> Iterator[str]:
-        """Every cache key, or every key of one tenant, each once, in no order."""
+        """Every cache key of the namespace, or of one tenant, each once, in no order."""
         ...
 
 
@@ -78,8 +84,3 @@ def encode_version(version: int) -> str:
     if not 0 <= version <= MAX_VERSION:
         raise ValueError(f"version {version} is outside 0..{MAX_VERSION}")
     return f"{version:0{VERSION_WIDTH}d}"
-
-
-def tenant_prefix(tenant: str | None) -> str:
-    """The key prefix of one tenant (``aux:{tenant}:``), or of the whole cache (``aux:``)."""
-    return "aux:" if tenant is None else f"aux:{tenant}:"

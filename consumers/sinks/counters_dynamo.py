@@ -9,7 +9,7 @@ counters cannot loop back through the router)::
     activities_count, aux_token_balance, ...   numbers (ADD)
     last_activity_at                 canonical UTC timestamp (raised, never lowered)
     hist#contributions#2500_5        histogram bucket: live items with that value (ADD ±1)
-    target_amount, ver#target_amount latest value and the envelope version that set it
+    target_amount, ver#target_amount latest value and the envelope order that set it (a padded string)
     wm#shardId-000000000000          watermark: last sequence number written from that shard
 
 One UpdateItem per :class:`CounterUpdate`::
@@ -59,6 +59,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from auxeira.runtime.retry import full_jitter
+from schemas.envelope import ORDER_DIGITS
 from consumers.projections.counters import (
     VERSION_PREFIX,
     CounterItem,
@@ -149,7 +150,9 @@ def _latest_terms(
     """SET each latest value and its version, guarded by the stored version; the REMOVE terms."""
     removes = []
     for n, (name, (version, value)) in enumerate(sorted(latest.items())):
-        names[f"#l{n}"], names[f"#v{n}"], values[f":v{n}"] = name, VERSION_PREFIX + name, {"N": str(version)}
+        # An envelope order has up to 60 digits, past a DynamoDB number's 38: stored as a
+        # zero-padded string, whose order in a condition expression is numeric order.
+        names[f"#l{n}"], names[f"#v{n}"], values[f":v{n}"] = name, VERSION_PREFIX + name, {"S": order_text(version)}
         sets.append(f"#v{n} = :v{n}")
         conditions.append(f"(attribute_not_exists(#v{n}) OR #v{n} < :v{n})")
         if value is None:  # gone at this version: the version stays, so older states stay out
@@ -314,12 +317,19 @@ def _pages(call: Callable[..., dict[str, Any]], kwargs: dict[str, Any]) -> Itera
         kwargs = {**kwargs, "ExclusiveStartKey": page["LastEvaluatedKey"]}
 
 
+def order_text(order: int) -> str:
+    """An envelope order as the counters table stores it (``ver#...``)."""
+    return f"{order:0{ORDER_DIGITS}d}"
+
+
 def _item(raw: dict[str, Any]) -> CounterItem:
     values: dict[str, Any] = {}
     watermarks: dict[str, str] = {}
     for name, attr in raw.items():
         if name.startswith(WATERMARK_PREFIX):
             watermarks[name[len(WATERMARK_PREFIX) :]] = attr["S"]
+        elif name.startswith(VERSION_PREFIX) and "S" in attr:
+            values[name] = int(attr["S"])
         elif name not in _META:
             values[name] = _number(attr["N"]) if "N" in attr else attr.get("S")
     return CounterItem(raw["tenant_id"]["S"], raw["parent_key"]["S"], values, watermarks)

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import orjson
 
 from auxeira.runtime.sinks import APPLIED, STALE, Outcome
+from consumers.projections.cache import tenant_prefix
 from consumers.projections.mutations import MAX_VERSION, CacheDelete, CacheMutation, CacheSet
-from consumers.sinks.cache_base import CachedEntry, tenant_prefix
+from consumers.sinks.cache_base import CachedEntry
 
 __all__ = ["InMemoryCacheSink"]
 
@@ -35,7 +36,9 @@ class InMemoryCacheSink:
         *,
         tombstone_ttl_seconds: int = 7 * 86400,
         clock: Callable[[], float] = time.monotonic,
+        namespace: str = "local",
     ):
+        self.namespace = namespace
         if tombstone_ttl_seconds <= 0:
             raise ValueError("tombstone_ttl_seconds must be positive")
         self._ttl = float(tombstone_ttl_seconds)
@@ -68,7 +71,7 @@ class InMemoryCacheSink:
 
     def scan_keys(self, tenant: str | None = None) -> Iterator[str]:
         """Every unexpired cache key (of one tenant)."""
-        prefix = tenant_prefix(tenant)
+        prefix = tenant_prefix(self.namespace, tenant)
         return iter([k for k in list(self._data) if k.startswith(prefix) and self._live(k)])
 
     def _apply_one(self, m: CacheMutation) -> Outcome:

@@ -2,9 +2,9 @@
 
 Layout of ``aux:{tenant}:{entity}:{key}`` (a hash):
 
-* ``v``: the version, zero-padded to 40 digits. Lua compares these as strings, which is
-  numeric order at a fixed width, and stays exact for DynamoDB stream sequence numbers
-  (21-40 digits) where Lua's doubles would lose precision beyond 2^53;
+* ``v``: the envelope's order, zero-padded to 60 digits. Lua compares these as strings,
+  which is numeric order at a fixed width, and stays exact where Lua's doubles would
+  lose precision beyond 2^53;
 * ``d``: the entity's state as JSON bytes; absent on a tombstone;
 * ``t``: ``"1"`` on a tombstone, which also carries a TTL; live entries never expire.
 
@@ -26,14 +26,15 @@ from redis.exceptions import ConnectionError, NoScriptError, ResponseError, Time
 
 from auxeira.runtime.clients import redis_client
 from auxeira.runtime.sinks import APPLIED, STALE, Outcome
+from consumers.projections.cache import tenant_prefix
 from consumers.projections.mutations import MAX_VERSION, CacheDelete, CacheMutation, CacheSet
-from consumers.sinks.cache_base import VERSION_WIDTH, CachedEntry, tenant_prefix
+from consumers.sinks.cache_base import VERSION_WIDTH, CachedEntry
 from schemas.errors import RetryableSinkError
 
 __all__ = ["CAS_SCRIPT", "RedisCacheSink"]
 
-# The hot loop writes the width as a literal "040d" (a nested format spec is slower).
-if VERSION_WIDTH != 40:
+# The hot loop writes the width as a literal "060d" (a nested format spec is slower).
+if VERSION_WIDTH != 60:
     raise ImportError("VERSION_WIDTH changed: update the format in RedisCacheSink._commands")
 
 #: KEYS[1] = cache key; ARGV = padded version, "s" or "d", state bytes, tombstone TTL ms.
@@ -86,7 +87,9 @@ class RedisCacheSink:
         url: str | None = None,
         auth_token: str | None = None,
         tombstone_ttl_seconds: int = 7 * 86400,
+        namespace: str = "local",
     ):
+        self.namespace = namespace
         if client is None and url is None:
             raise ValueError("RedisCacheSink needs a client or a url")
         if tombstone_ttl_seconds <= 0:
@@ -159,7 +162,7 @@ class RedisCacheSink:
 
     def scan_keys(self, tenant: str | None = None) -> Iterator[str]:
         """Every cache key (of one tenant), each once; SCAN, so Redis is never blocked."""
-        match = _GLOB_SPECIAL.sub(r"\\\1", tenant_prefix(tenant)) + "*"
+        match = _GLOB_SPECIAL.sub(r"\\\1", tenant_prefix(self.namespace, tenant)) + "*"
         seen: set[str] = set()  # SCAN may return a key twice while the keyspace rehashes
         try:
             for raw in self.client.scan_iter(match=match, count=1000):
@@ -187,7 +190,7 @@ class RedisCacheSink:
             version = m.version
             if not 0 <= version <= MAX_VERSION:
                 raise ValueError(f"{m.redis_key}: version {version} is outside 0..{MAX_VERSION}")
-            append((m.redis_key, f"{version:040d}", op, data, ttl))
+            append((m.redis_key, f"{version:060d}", op, data, ttl))
         return commands
 
     def _evalsha_all(self, commands: list[_Command]) -> list[object]:

@@ -3,7 +3,7 @@
 Layout of ``{lake_root}/search/{env}/search.db``:
 
 * ``docs``: one row per document id ever indexed, unique on ``(idx, doc_id)``:
-  ``version`` (40-digit zero-padded text, so text order is numeric order beyond 64
+  ``version`` (the envelope order, 60-digit zero-padded text, so text order is numeric order beyond 64
   bits), ``tenant``, ``body`` (JSON; NULL marks a tombstone) and ``id``, its rowid, which
   is also its rowid in the FTS table. Versions and tombstones live in the same row as
   the body, so no document can exist without its version. Tombstones are kept for good:
@@ -203,7 +203,7 @@ class EmbeddedSearchSink(SearchSink):
                 rowid = next_id
             else:
                 rowid = row.id
-            doc_rows.append((m.index, m.doc_id, rowid, f"{m.version:040d}", m.tenant, body))
+            doc_rows.append((m.index, m.doc_id, rowid, f"{m.version:060d}", m.tenant, body))
             old = None if row is None else row.body
             if old == body:
                 continue

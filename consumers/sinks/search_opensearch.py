@@ -1,26 +1,28 @@
-"""The OpenSearch search sink: external versions, tombstone documents, per-item outcomes.
+"""The OpenSearch search sink: ordered scripted upserts, tombstone documents, per-item outcomes.
 
 One index per searchable entity, ``auxeira-{env}-{index}``, created from an index
 template (mappings and analyzers from :mod:`schemas.search_fields`) put on first use.
-Every write is a bulk ``index`` action with ``_id`` = entity key, ``version`` = envelope
-version and ``version_type=external``: OpenSearch applies it only if the version is
-greater than the stored one, and answers 409 ``version_conflict_engine_exception``
-otherwise, which here means "a newer state is already there" (:data:`CONFLICT`), never
-an error.
 
-Deletes are written as *tombstone documents* (``{"tenant": ..., "tombstone": true}``,
-same external version), not bulk ``delete`` actions: OpenSearch keeps a deleted
-document's version only for ``index.gc_deletes`` (60 s by default), after which a late
-stale update would be accepted and resurrect the document. Every query filters
-tombstones out.
+Staleness. Every write is a bulk ``update`` with ``scripted_upsert``: a small Painless
+script compares the stored ``order_key`` (the envelope's order, 60 zero-padded digits,
+:attr:`schemas.envelope.Envelope.order`) with the incoming one and either replaces the
+document or does nothing (``ctx.op = 'none'``, answered ``"result": "noop"``: a newer
+state is already there, :data:`CONFLICT`, never an error). External versioning was
+rejected: it is a Java long (19 digits), and an order is ``(version, stream sequence)``
+with sequence numbers of up to 40 digits. The update is atomic per document (OpenSearch
+retries it on a concurrent write, ``retry_on_conflict``).
+
+Deletes are written as *tombstone documents* (``{"tenant": ..., "tombstone": true}`` with
+their order), not bulk ``delete`` actions, so a late stale update finds the delete's order
+and is refused; every query filters tombstones out.
 
 Documents are not routed by tenant: a tenant filter on every query isolates tenants,
 and routing by a field that an update may change would put two copies of one ``_id``
-on two shards, where the external version check (per shard) cannot see both.
+on two shards.
 
 Status of a bulk item (shapes of the OpenSearch Bulk API documentation, "Example
-response"): 2xx -> applied; 409 -> conflict; 404 on a delete -> applied (already gone);
-429, 5xx, 401/403/408, index missing, connection errors -> retried with backoff, then
+response"): 2xx -> applied, or conflict when ``result`` is ``noop``; 429, 5xx,
+401/403/408, index missing, connection errors -> retried with backoff, then
 :class:`RetryableSinkError`; any other 4xx (``mapper_parsing_exception``,
 ``strict_dynamic_mapping_exception``, ``illegal_argument_exception``) -> poison.
 """
@@ -44,6 +46,7 @@ from consumers.sinks.search_base import (
     check_limit,
     targets,
 )
+from schemas.envelope import ORDER_DIGITS
 from schemas.errors import PoisonRecordError, RetryableSinkError
 from schemas.search_fields import (
     SEARCH_ENTITIES,
@@ -55,23 +58,31 @@ from schemas.search_fields import (
 )
 
 __all__ = [
-    "MAX_EXTERNAL_VERSION",
     "MAX_ID_BYTES",
+    "ORDER_FIELD",
+    "ORDER_SCRIPT",
     "TOMBSTONE_FIELD",
     "OpenSearchSink",
     "bulk_action",
     "classify",
     "count_body",
     "index_name",
+    "order_text",
     "search_body",
 ]
 
 TOMBSTONE_FIELD = "tombstone"
-#: External versions are Java longs (Bulk API: ``version`` is a long).
-MAX_EXTERNAL_VERSION = 2**63 - 1
+#: The envelope order of what a document holds, zero-padded (string order = order).
+ORDER_FIELD = "order_key"
 #: Bulk API: "the document ``_id`` must be 512 bytes or less" (OpenSearch 2.9+).
 MAX_ID_BYTES = 512
-_EXTRA_MAPPING = {TOMBSTONE_FIELD: {"type": "boolean"}}
+_EXTRA_MAPPING = {TOMBSTONE_FIELD: {"type": "boolean"}, ORDER_FIELD: {"type": "keyword", "index": False}}
+#: Replace the document only when the incoming order is higher than the stored one.
+ORDER_SCRIPT = (
+    "String held = ctx._source.containsKey(params.field) ? ctx._source.get(params.field) : null; "
+    "if (held != null && held.compareTo(params.order) >= 0) { ctx.op = 'none'; } "
+    "else { ctx._source.clear(); ctx._source.putAll(params.doc); ctx._source.put(params.field, params.order); }"
+)
 # Statuses that say the cluster, not the document, is at fault.
 _RETRY_STATUSES = frozenset({401, 403, 408, 429})
 _RETRY_ERRORS = frozenset({"index_not_found_exception", "cluster_block_exception"})
@@ -89,20 +100,28 @@ def bulk_action(m: SearchMutation, env: str) -> dict[str, Any] | PoisonRecordErr
     """The ``helpers.bulk`` action of a mutation, or poison if OpenSearch cannot take it."""
     if len(m.doc_id.encode()) > MAX_ID_BYTES:
         return PoisonRecordError(f"{m.index}/{m.doc_id[:64]}...: id longer than {MAX_ID_BYTES} bytes")
-    if m.version > MAX_EXTERNAL_VERSION:
-        return PoisonRecordError(f"{m.index}/{m.doc_id}: version {m.version} exceeds a long")
     if isinstance(m, DeleteDoc):
         source: Mapping[str, Any] = {TENANT_FIELD: m.tenant, TOMBSTONE_FIELD: True}
     else:
         source = m.body
     return {
-        "_op_type": "index",
+        "_op_type": "update",
         "_index": index_name(env, m.index),
         "_id": m.doc_id,
-        "version": m.version,
-        "version_type": "external",
-        "_source": source,
+        "retry_on_conflict": 3,
+        "script": {
+            "source": ORDER_SCRIPT,
+            "lang": "painless",
+            "params": {"field": ORDER_FIELD, "order": order_text(m.version), "doc": dict(source)},
+        },
+        "scripted_upsert": True,
+        "upsert": {},
     }
+
+
+def order_text(order: int) -> str:
+    """An order as the index stores it (``order_key``)."""
+    return f"{order:0{ORDER_DIGITS}d}"
 
 
 def classify(item: Mapping[str, Any]) -> Outcome:
@@ -113,9 +132,10 @@ def classify(item: Mapping[str, Any]) -> Outcome:
     error = info.get("error")
     kind = error.get("type") if isinstance(error, Mapping) else None
     if isinstance(status, int) and 200 <= status < 300:
-        return APPLIED
+        return CONFLICT if info.get("result") == "noop" else APPLIED
     if status == 409 or kind == "version_conflict_engine_exception":
-        return CONFLICT
+        # retry_on_conflict ran out under concurrent writes: the cluster's state, not the document's
+        return RetryableSinkError(f"opensearch kept conflicting on {info.get('_index', '?')}/{info.get('_id', '?')}")
     if status == 404 and op_type == "delete" and error is None:
         return APPLIED
     reason = error.get("reason") if isinstance(error, Mapping) else error
@@ -268,8 +288,8 @@ class OpenSearchSink(SearchSink):
                 h["_id"],
                 h["_source"][TENANT_FIELD],
                 float(h["_score"]),
-                int(h["_version"]),
-                h["_source"],
+                int(h["_source"].get(ORDER_FIELD, 0)),
+                _public(h["_source"]),
             )
             for h in response["hits"]["hits"]
         ]
@@ -289,7 +309,8 @@ class OpenSearchSink(SearchSink):
             return None
         source = dict(response["_source"])
         tombstone = source.pop(TOMBSTONE_FIELD, False)
-        return StoredDoc(index, doc_id, source[TENANT_FIELD], int(response["_version"]), None if tombstone else source)
+        order = int(source.pop(ORDER_FIELD, 0))
+        return StoredDoc(index, doc_id, source[TENANT_FIELD], order, None if tombstone else source)
 
     def refresh(self) -> None:
         with _unavailable_is_retryable():
@@ -299,6 +320,11 @@ class OpenSearchSink(SearchSink):
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _public(source: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored document without the sink's own bookkeeping fields."""
+    return {k: v for k, v in source.items() if k not in (ORDER_FIELD, TOMBSTONE_FIELD)}
 
 
 @contextmanager

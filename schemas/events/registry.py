@@ -40,16 +40,19 @@ name the event type, the latter every offending field.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from schemas import catalog
 from schemas.envelope import Action, Envelope, Source, event_id_for
 from schemas.errors import EntityValidationError, PipelineError
+from schemas.ids import entity_id_problem, tenant_problem
+from schemas.wire.json_values import to_json
 
 __all__ = [
     "REGISTRY",
@@ -111,6 +114,21 @@ class PublishedEvent(BaseModel):
             raise ValueError("must be after 1970-01-01T00:00:00Z")
         return value
 
+    @model_validator(mode="after")
+    def _json_values(self) -> PublishedEvent:
+        """Free-form fields (``properties``, ``entities``) hold JSON: a NaN or infinity has no
+        JSON form (it would silently become null), so it is refused, naming where it is."""
+        for name in type(self).model_fields:
+            bad = _non_finite(getattr(self, name), name)
+            if bad:
+                raise ValueError(f"{bad}: NaN and infinity are not JSON values")
+        for label, fields in (("key", type(self).key_fields), ("tenant", (type(self).tenant_field,))):
+            for name in fields:
+                problem = (tenant_problem if label == "tenant" else entity_id_problem)(str(getattr(self, name)))
+                if problem:
+                    raise ValueError(f"{name} {problem}")
+        return self
+
     @classmethod
     def event_type(cls) -> str:
         """``{entity}.recorded``."""
@@ -147,6 +165,10 @@ class EventRegistry:
 
     def __contains__(self, entity: object) -> bool:
         return entity in self._models
+
+    def model(self, entity: str) -> type[PublishedEvent] | None:
+        """The model registered for an entity, or None."""
+        return self._models.get(entity)
 
     @property
     def entities(self) -> frozenset[str]:
@@ -229,7 +251,8 @@ def to_envelope(event: PublishedEvent, publisher: str) -> Envelope:
             occurred_at=event.occurred_at,
             actor=_actor(event),
             before=None,
-            after=event.model_dump(mode="json", exclude_none=True),
+            # JSON form, then exact: an integer past int64 in a free-form field travels as a tag.
+            after=to_json(event.model_dump(mode="json", exclude_none=True)),
         )
     except ValidationError as exc:
         raise EventValidationError(model.event_type(), _field_errors(exc)) from None
@@ -245,6 +268,16 @@ def _check_fields(model: type[PublishedEvent]) -> None:
     missing = [name for name in named if name not in model.model_fields]
     if not model.key_fields or missing:
         raise TypeError(f"{model.__name__}: key/id/tenant/version/actor fields {missing or '()'} are not fields")
+
+
+def _non_finite(value: Any, path: str) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    if isinstance(value, Mapping):
+        return next((p for k, v in value.items() if (p := _non_finite(v, f"{path}.{k}"))), None)
+    if isinstance(value, (list, tuple)):
+        return next((p for i, v in enumerate(value) if (p := _non_finite(v, f"{path}[{i}]"))), None)
+    return None
 
 
 def _joined(event: PublishedEvent, fields: tuple[str, ...]) -> str:

@@ -3,7 +3,9 @@
 Three shapes of the same item meet in this project:
 
 * **plain**: what the rest of the code reads and writes: ``str``, ``int``, ``float``,
-  ``bool``, ``None``, ``list``, ``dict`` (plus ``bytes`` for binary attributes);
+  ``bool``, ``None``, ``list``, ``dict``, plus ``bytes`` for binary attributes and
+  ``Decimal`` for a number no double holds exactly (:func:`plain_number`): every value
+  DynamoDB can hold, exactly;
 * **dynamo**: what boto3's resource layer uses: numbers are ``Decimal`` (DynamoDB has
   no float type and boto3 refuses floats, boto/boto3#665);
 * **wire**: the low-level AttributeValue maps of the client API and of stream records
@@ -16,26 +18,30 @@ plain in one pass instead of going through ``TypeDeserializer`` and then
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import Binary, TypeSerializer
 
 __all__ = [
+    "AttributeValueError",
     "deserialize_item",
     "format_timestamp",
     "from_dynamo",
     "number_error",
+    "parse_number",
+    "plain_number",
     "serialize_item",
     "to_dynamo",
     "utc_now",
 ]
 
 _serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 # DynamoDB numbers: up to 38 significant digits, magnitude 1E-130 to 9.99...E+125
 # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html).
@@ -131,13 +137,14 @@ def _refuse(value: Any) -> Any:
 
 
 def from_dynamo(value: Any) -> Any:
-    """A boto3 value as plain JSON: ``Decimal`` -> ``int`` when integral else ``float``,
-    sets -> sorted lists, ``Binary`` -> ``bytes``."""
+    """A boto3 value as plain values: ``Decimal`` -> ``int`` when integral, ``float`` when a
+    double holds it exactly, else the ``Decimal`` itself; sets -> sorted lists; ``Binary``
+    -> ``bytes``."""
     kind = type(value)
     if kind is str or kind is bool or value is None or kind is int:
         return value
     if kind is Decimal:
-        return _number(value)
+        return plain_number(value)
     if kind is dict:
         return {k: from_dynamo(v) for k, v in value.items()}
     if kind is list:
@@ -149,12 +156,25 @@ def from_dynamo(value: Any) -> Any:
     return value
 
 
-def _number(value: Decimal) -> int | float:
-    whole = int(value)
-    return whole if whole == value else float(value)
+def plain_number(value: Decimal) -> int | float | Decimal:
+    """A DynamoDB number, exactly: ``int`` when integral, ``float`` when the nearest double
+    is the number itself (``1.5``, ``0.1`` as Python prints it), else the ``Decimal``
+    (``1.2345678901234567890123456789012345678`` keeps its 38 digits)."""
+    if value == value.to_integral_value():
+        return int(value)
+    as_float = float(value)
+    return as_float if Decimal(repr(as_float)) == value else value
 
 
 # -- wire ----------------------------------------------------------------------------
+
+
+class AttributeValueError(ValueError):
+    """An AttributeValue DynamoDB would never send: the message names the attribute path."""
+
+    def __init__(self, path: str, problem: str):
+        self.path = path
+        super().__init__(f"attribute {path or '(top)'}: {problem}")
 
 
 def serialize_item(item: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -164,36 +184,78 @@ def serialize_item(item: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 def deserialize_item(image: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """A low-level AttributeValue map (GetItem ``Item``, stream ``NewImage``) as plain
-    values; equal to ``from_dynamo(TypeDeserializer().deserialize({"M": image}))``."""
-    return {k: _plain(v) for k, v in image.items()}
+    values, exactly; equal to ``from_dynamo(TypeDeserializer().deserialize({"M": image}))``.
+
+    Raises:
+        AttributeValueError: an unknown type tag, a number that does not parse, a
+            malformed set or binary; the message names the attribute's path.
+    """
+    if not isinstance(image, Mapping):
+        raise AttributeValueError("", f"an image must be a map of attributes, not {type(image).__name__}")
+    return {k: _plain(v, k) for k, v in image.items()}
 
 
-def _plain(attr: Mapping[str, Any]) -> Any:
+def _plain(attr: Any, path: str) -> Any:
     # One-key dicts; the common types first. Order matters only for speed.
+    if not isinstance(attr, Mapping) or len(attr) != 1:
+        raise AttributeValueError(path, f"not an AttributeValue (one type tag): {attr!r}"[:200])
     for tag, raw in attr.items():
         if tag == "S":
-            return raw
+            return _typed(raw, str, path, tag)
         if tag == "N":
-            return _parse_number(raw)
+            return parse_number(raw, path)
         if tag == "M":
-            return {k: _plain(v) for k, v in raw.items()}
+            return {k: _plain(v, f"{path}.{k}") for k, v in _typed(raw, dict, path, tag).items()}
         if tag == "L":
-            return [_plain(v) for v in raw]
+            return [_plain(v, f"{path}[{i}]") for i, v in enumerate(_typed(raw, list, path, tag))]
         if tag == "BOOL":
-            return raw
+            return _typed(raw, bool, path, tag)
         if tag == "NULL":
             return None
         if tag == "SS":
-            return sorted(raw)
+            return sorted(_typed(s, str, path, tag) for s in _typed(raw, list, path, tag))
         if tag == "NS":
-            return sorted(_parse_number(n) for n in raw)
-        return from_dynamo(_deserializer.deserialize({tag: raw}))  # B, BS
-    raise ValueError(f"empty attribute value {attr!r}")
+            return sorted(parse_number(n, path) for n in _typed(raw, list, path, tag))
+        if tag == "B":
+            return _binary(raw, path)
+        if tag == "BS":
+            return sorted(_binary(b, path) for b in _typed(raw, list, path, tag))
+        raise AttributeValueError(path, f"unknown type tag {tag!r}")
+    raise AttributeValueError(path, "empty attribute value")
 
 
-def _parse_number(raw: str) -> int | float:
-    # Most numbers are plain integers ("3", "-17"): int() is the fast path. Anything
-    # else ("1.5", "1E+2", "2.0") goes through Decimal, so "2.0" still comes back an int.
-    if "." not in raw and "e" not in raw and "E" not in raw:
+def _typed(raw: Any, kind: type, path: str, tag: str) -> Any:
+    if not isinstance(raw, kind):
+        raise AttributeValueError(path, f"{tag} holds a {type(raw).__name__}, not a {kind.__name__}")
+    return raw
+
+
+def _binary(raw: Any, path: str) -> bytes:
+    """``B`` values: bytes from boto3 (``Binary`` or bytes), base64 text in a Lambda event."""
+    if isinstance(raw, Binary):
+        return bytes(raw.value)
+    if isinstance(raw, (bytes, bytearray)):
+        return bytes(raw)
+    if isinstance(raw, str):
+        try:
+            return base64.b64decode(raw, validate=True)
+        except binascii.Error as exc:
+            raise AttributeValueError(path, f"B is not base64: {exc}") from None
+    raise AttributeValueError(path, f"B holds a {type(raw).__name__}")
+
+
+def parse_number(raw: Any, path: str = "") -> int | float | Decimal:
+    """A DynamoDB number's text as an exact plain number (see :func:`plain_number`)."""
+    if not isinstance(raw, str):
+        raise AttributeValueError(path, f"N holds a {type(raw).__name__}, not a string")
+    # Most numbers are plain integers ("3", "-17"): int() is the fast path. Anything else
+    # ("1.5", "1E+2", "2.0") goes through Decimal, so "2.0" still comes back an int.
+    if raw.isdigit() or (raw[:1] == "-" and raw[1:].isdigit()):
         return int(raw)
-    return _number(Decimal(raw))
+    try:
+        value = Decimal(raw)
+    except ArithmeticError:
+        raise AttributeValueError(path, f"N {raw[:50]!r} is not a number") from None
+    if not value.is_finite():
+        raise AttributeValueError(path, f"N {raw!r} is not a finite number")
+    return plain_number(value)

@@ -61,7 +61,7 @@ def _mismatches(runtime: LocalRuntime, sink: RedisCacheSink, tenants: list[str])
 
 
 def _sink(runtime: LocalRuntime) -> RedisCacheSink:
-    return RedisCacheSink(url=runtime.endpoints.redis_url)
+    return runtime.cache_sink()
 
 
 def test_thousand_writes_over_fifty_entities_converge(make_runtime):
@@ -77,7 +77,7 @@ def test_thousand_writes_over_fifty_entities_converge(make_runtime):
     assert pipeline.moved("router:") == 1000
     assert _mismatches(runtime, sink, tenants) == []
     assert sum(1 for t in tenants for _ in sink.scan_keys(t)) == 50
-    cached = sink.get(f"aux:{tenants[0]}:startup:STARTUP#{tenants[0]}-s0|PROFILE")
+    cached = sink.get(f"aux:{runtime.env}:{tenants[0]}:startup:STARTUP#{tenants[0]}-s0|PROFILE")
     assert "tax_id" not in cached.state["company_details"]
 
 
@@ -118,7 +118,7 @@ def test_consumer_killed_between_sink_write_and_checkpoint_loses_nothing(make_ru
     runtime = make_runtime()
     tenants = _tenants()
     _write_history(Repository(runtime.dynamodb, env=runtime.env), tenants, entities=20, writes=300, seed=2)
-    sink = CountingSink(url=runtime.endpoints.redis_url)
+    sink = CountingSink(url=runtime.endpoints.redis_url, namespace=runtime.env)
     # WHEN the cache consumer dies right after its second batch reached Redis, before checkpointing it
     crashing = CrashingCheckpoints(runtime.checkpoints, "cache", crash_on=2)
     first = build_pipeline(runtime, sink, checkpoints=crashing, lease_seconds=1.0)

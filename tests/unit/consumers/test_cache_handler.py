@@ -6,9 +6,11 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from auxeira.runtime.dead_letters import LocalDeadLetters
+from auxeira.runtime.observability import StatsObserver
 from auxeira.runtime.sinks import APPLIED
 from consumers.handlers.cache import build_handler
 from consumers.sinks.memory import InMemoryCacheSink
+from schemas.envelope import version_of_order
 from schemas.errors import RetryableSinkError
 from tests.kinesis_records import envelope, kinesis_event, kinesis_record
 
@@ -41,7 +43,7 @@ def test_a_batch_is_applied_in_one_sink_call(dlq):
     event = kinesis_event(*(kinesis_record(envelope(k, v)) for k, v in [("A", 1), ("B", 1), ("A", 2)]))
     assert handle(event, None) == {"batchItemFailures": []}
     assert sink.calls == 1
-    assert sink.get("aux:t1:startup:A").version == 2
+    assert version_of_order(sink.get("aux:local:t1:startup:A").version) == 2
 
 
 def test_poison_goes_to_the_dead_letter_store_with_its_payload_and_the_batch_goes_on(dlq):
@@ -51,7 +53,7 @@ def test_poison_goes_to_the_dead_letter_store_with_its_payload_and_the_batch_goe
     response = build_handler(sink, dlq)(kinesis_event(bad, good), None)
     # THEN nothing is reported failed, the good record applied, the bad one stored whole
     assert response == {"batchItemFailures": []}
-    assert sink.get("aux:t1:startup:A") is not None
+    assert sink.get("aux:local:t1:startup:A") is not None
     [letter] = list(dlq.list("cache"))
     assert letter.sequence_number == "77"
     assert letter.error_type == "PoisonRecordError"
@@ -59,13 +61,19 @@ def test_poison_goes_to_the_dead_letter_store_with_its_payload_and_the_batch_goe
     assert letter.record["kinesis"]["data"] == bad["kinesis"]["data"]
 
 
-def test_unknown_event_type_is_poison(dlq):
-    record = kinesis_record(envelope("A", 1, entity="spaceship"))
-    assert build_handler(InMemoryCacheSink(), dlq)(kinesis_event(record, kinesis_record(envelope("B", 1))), None) == {
-        "batchItemFailures": []
-    }
-    [letter] = list(dlq.list("cache"))
-    assert "spaceship" in letter.message
+def test_an_event_type_the_cache_does_not_know_is_skipped_and_counted_not_poison(dlq):
+    # GIVEN an entity a newer producer sends and an action no one taught the cache
+    stats = StatsObserver()
+    records = [
+        kinesis_record(envelope("A", 1, entity="spaceship")),
+        kinesis_record(envelope("A", 1, "archived")),
+        kinesis_record(envelope("B", 1)),
+    ]
+    response = build_handler(InMemoryCacheSink(), dlq, observer=stats)(kinesis_event(*records), None)
+    # THEN nothing failed, nothing was dead-lettered, and the two are counted as skipped
+    assert response == {"batchItemFailures": []}
+    assert list(dlq.list("cache")) == []
+    assert (stats.totals["cache"].skipped, stats.totals["cache"].applied) == (2, 1)
 
 
 def test_sink_down_reports_every_record_for_redelivery(dlq):
@@ -105,6 +113,6 @@ def test_published_occurrences_are_not_cached_but_published_states_are(dlq):
     response = build_handler(sink, dlq)(kinesis_event(kinesis_record(view), kinesis_record(mrr)), None)
     # THEN only the state is in the cache, and neither was dead-lettered
     assert response == {"batchItemFailures": []}
-    assert sink.get("aux:t1:page_view:v1") is None
-    assert sink.get("aux:t1:stripe_mrr_sync:STARTUP#s1").version == 5
+    assert sink.get("aux:local:t1:page_view:v1") is None
+    assert version_of_order(sink.get("aux:local:t1:stripe_mrr_sync:STARTUP#s1").version) == 5
     assert list(dlq.list("cache")) == []

@@ -30,7 +30,7 @@ from consumers.projections.counter_rules import (
 from consumers.projections.counters import CounterDelta, CounterEvent, coalesce, deltas, pad_sequence
 from schemas import catalog
 from schemas.entities.lending import LOAN_COMPUTED_FIELDS, funding_summary
-from schemas.envelope import Envelope, Source
+from schemas.envelope import Envelope, Source, order_of, version_of_order
 from schemas.errors import PoisonRecordError
 
 _ids = itertools.count()
@@ -215,12 +215,14 @@ def test_other_attributes_are_not_buckets(name: str) -> None:
 
 
 def test_a_created_loan_sets_its_target_at_its_version() -> None:
-    assert net(deltas(change("loan", "created", None, loan(10000.5)))) == {"target_amount": (1, Decimal("10000.5"))}
+    event = change("loan", "created", None, loan(10000.5))
+    assert net(deltas(event)) == {"target_amount": (event.order, Decimal("10000.5"))}
+    assert version_of_order(event.order) == 1
 
 
 def test_a_new_amount_is_sent_with_the_new_version() -> None:
-    found = net(deltas(change("loan", "updated", loan(10000), loan(12000), version=4)))
-    assert found == {"target_amount": (4, 12000)}
+    event = change("loan", "updated", loan(10000), loan(12000), version=4)
+    assert net(deltas(event)) == {"target_amount": (order_of(4, None), 12000)}
 
 
 @pytest.mark.parametrize(
@@ -235,12 +237,14 @@ def test_a_change_that_keeps_the_amount_sends_nothing(action: str, after: dict) 
 
 
 def test_deleting_the_loan_clears_its_target_at_the_tombstones_version() -> None:
-    assert net(deltas(change("loan", "deleted", loan(10000), None, version=5))) == {"target_amount": (5, None)}
+    event = change("loan", "deleted", loan(10000), None, version=5)
+    assert net(deltas(event)) == {"target_amount": (order_of(5, None), None)}
 
 
 def test_a_loan_moved_to_another_tenant_takes_its_target_along() -> None:
     found = deltas(change("loan", "updated", loan(), loan(tenant_id="t2"), version=2, tenant="t2"))
-    assert {(d.tenant, d.version, d.value) for d in found} == {("t2", 2, 10000), ("t1", 2, None)}
+    at = order_of(2, None)
+    assert {(d.tenant, d.version, d.value) for d in found} == {("t2", at, 10000), ("t1", at, None)}
 
 
 def test_a_batch_keeps_the_newest_version_of_the_target_whatever_the_record_order() -> None:

@@ -28,11 +28,13 @@ from consumers.projections.search import DeleteDoc, UpsertDoc, project
 from consumers.sinks.search_base import APPLIED, CONFLICT, SearchSink
 from consumers.sinks.search_embedded import EmbeddedSearchSink, match_expression, search_db_path
 from consumers.sinks.search_opensearch import (
-    MAX_EXTERNAL_VERSION,
+    ORDER_FIELD,
+    ORDER_SCRIPT,
     OpenSearchSink,
     bulk_action,
     classify,
     count_body,
+    order_text,
     search_body,
 )
 from schemas.envelope import Envelope, Source
@@ -72,15 +74,20 @@ class FakeOpenSearch:
             raise OpenSearchConnectionError("N/A", "connection refused", None)
         lines = [orjson.loads(line) for line in body.splitlines() if line]
         items, ids = [], []
-        for action, source in zip(lines[::2], lines[1::2]):
-            meta = action["index"]
+        for action, request in zip(lines[::2], lines[1::2]):
+            meta = action["update"]
             ids.append(meta["_id"])
-            items.append({"index": self._index_one(meta, source)})
+            items.append({"update": self._update_one(meta, request)})
         self.requests.append(ids)
-        return {"took": 1, "errors": any("error" in i["index"] for i in items), "items": items}
+        return {"took": 1, "errors": any("error" in i["update"] for i in items), "items": items}
 
-    def _index_one(self, meta: dict, source: dict) -> dict[str, Any]:
-        index, doc_id, version = meta["_index"], meta["_id"], meta["version"]
+    def _update_one(self, meta: dict, request: dict) -> dict[str, Any]:
+        """A scripted upsert, as the sink's ORDER_SCRIPT runs it: replace only on a higher order."""
+        assert request["scripted_upsert"] is True and request["upsert"] == {}
+        assert request["script"]["source"] == ORDER_SCRIPT
+        params = request["script"]["params"]
+        source = {**params["doc"], params["field"]: params["order"]}
+        index, doc_id = meta["_index"], meta["_id"]
         head = {"_index": index, "_id": doc_id}
         queued = self.failures.get(doc_id)
         if queued:
@@ -98,22 +105,20 @@ class FakeOpenSearch:
                 },
             }
         current = self.docs.get((index, doc_id))
-        if current is not None and current[0] >= version:
+        if current is not None and current[1][params["field"]] >= params["order"]:
+            # The script set ctx.op = 'none' (Update API: "result": "noop", status 200).
             return {
                 **head,
-                "status": 409,
-                "error": {
-                    "type": "version_conflict_engine_exception",
-                    "reason": f"[{doc_id}]: version conflict, current version [{current[0]}] is higher or equal "
-                    f"to the one provided [{version}]",
-                    "index": index,
-                    "shard": "0",
-                },
+                "_version": current[0],
+                "result": "noop",
+                "status": 200,
+                "_shards": {"total": 0, "successful": 0, "failed": 0},
             }
-        self.docs[(index, doc_id)] = (version, source)
+        internal = current[0] + 1 if current else 1
+        self.docs[(index, doc_id)] = (internal, source)
         return {
             **head,
-            "_version": version,
+            "_version": internal,
             "result": "updated" if current else "created",
             "_shards": {"total": 2, "successful": 1, "failed": 0},
             "status": 200 if current else 201,
@@ -331,11 +336,11 @@ def test_any_delivery_order_with_duplicates_ends_in_the_in_order_state(kind: str
         assert index_state(shuffled, kind == "embedded") == expected
         # AND it is the last event of each key: its tombstone, or its document
         for key, stored in expected[0]:
-            last = max((e for e in history if e.key == key), key=lambda e: e.version, default=None)
+            last = max((e for e in history if e.key == key), key=lambda e: e.order, default=None)
             assert (stored is None) == (last is None)
             if last is not None:
                 removed = last.after is None or last.after.get("deleted_at") is not None
-                assert stored[:2] == (last.version, removed)
+                assert stored[:2] == (last.order, removed)
 
     check()
 
@@ -491,42 +496,45 @@ def test_the_text_index_is_rebuilt_when_the_field_layout_changes(tmp_path) -> No
 # -- OpenSearch: pure parts --------------------------------------------------------------------
 
 
-def test_an_upsert_becomes_an_external_version_index_action() -> None:
+def test_an_upsert_becomes_a_scripted_upsert_carrying_its_order() -> None:
     action = bulk_action(doc("STARTUP#1|PROFILE", 7, company_name="Acme"), "dev")
+    params = {"field": ORDER_FIELD, "order": order_text(7), "doc": {"tenant": "t1", "company_name": "Acme"}}
     assert action == {
-        "_op_type": "index",
+        "_op_type": "update",
         "_index": "auxeira-dev-startups",
         "_id": "STARTUP#1|PROFILE",
-        "version": 7,
-        "version_type": "external",
-        "_source": {"tenant": "t1", "company_name": "Acme"},
+        "retry_on_conflict": 3,
+        "script": {"source": ORDER_SCRIPT, "lang": "painless", "params": params},
+        "scripted_upsert": True,
+        "upsert": {},
     }
-    # AND the client helper turns it into exactly this action line and source line
+    assert len(params["order"]) == 60
+    # AND the client helper turns it into exactly this action line and request body
     assert expand_action(action) == (
+        {"update": {"_index": "auxeira-dev-startups", "_id": "STARTUP#1|PROFILE", "retry_on_conflict": 3}},
         {
-            "index": {
-                "_index": "auxeira-dev-startups",
-                "_id": "STARTUP#1|PROFILE",
-                "version": 7,
-                "version_type": "external",
-            }
+            "script": {"source": ORDER_SCRIPT, "lang": "painless", "params": params},
+            "scripted_upsert": True,
+            "upsert": {},
         },
-        {"tenant": "t1", "company_name": "Acme"},
     )
 
 
-def test_a_delete_becomes_a_versioned_tombstone_document() -> None:
-    # A bulk delete's version is forgotten after index.gc_deletes (60 s); a document's is not.
+def test_a_delete_becomes_a_tombstone_document_with_its_order() -> None:
+    # A bulk delete would forget its order; a tombstone document keeps it for good.
     action = bulk_action(gone("A", 9, tenant="t2", index="events"), "prod")
-    assert action["_op_type"] == "index" and action["_index"] == "auxeira-prod-events"
-    assert (action["version"], action["version_type"]) == (9, "external")
-    assert action["_source"] == {"tenant": "t2", "tombstone": True}
+    assert action["_op_type"] == "update" and action["_index"] == "auxeira-prod-events"
+    params = action["script"]["params"]
+    assert params["doc"] == {"tenant": "t2", "tombstone": True} and params["order"] == order_text(9)
 
 
-def test_what_opensearch_cannot_take_is_poison_before_it_is_sent() -> None:
+def test_orders_beyond_a_java_long_are_written_and_compared_as_text() -> None:
+    # GIVEN an order of 60 digits, far beyond external versioning's long
+    sink = opensearch_sink()
+    big = 10**59 + 5
+    assert sink.apply([doc("A", big, company_name="new"), doc("A", big - 1, company_name="old")]) == [APPLIED, CONFLICT]
+    assert sink.get("startups", "A").version == big
     assert isinstance(bulk_action(doc("x" * 513, 1), "dev"), PoisonRecordError)
-    assert isinstance(bulk_action(doc("A", MAX_EXTERNAL_VERSION + 1), "dev"), PoisonRecordError)
-    assert not isinstance(bulk_action(doc("A", MAX_EXTERNAL_VERSION), "dev"), PoisonRecordError)
 
 
 def _item(status: Any, error: Any = None, op: str = "index", **extra: Any) -> dict[str, Any]:
@@ -541,16 +549,11 @@ def _item(status: Any, error: Any = None, op: str = "index", **extra: Any) -> di
     [
         pytest.param(_item(201, result="created", _version=1), APPLIED, id="201-created"),
         pytest.param(_item(200, result="updated", _version=2), APPLIED, id="200-updated"),
+        pytest.param(_item(200, op="update", result="noop", _version=3), CONFLICT, id="200-noop-stale"),
         pytest.param(
-            _item(
-                409,
-                {
-                    "type": "version_conflict_engine_exception",
-                    "reason": "[A]: version conflict, current version [3] is higher or equal to the one provided [2]",
-                },
-            ),
-            CONFLICT,
-            id="409-conflict",
+            _item(409, {"type": "version_conflict_engine_exception", "reason": "retry_on_conflict exhausted"}),
+            RetryableSinkError,
+            id="409-conflicts-left",
         ),
         pytest.param(_item(404, op="delete", result="not_found", _version=1), APPLIED, id="404-delete-not-found"),
         pytest.param(

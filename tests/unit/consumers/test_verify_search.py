@@ -10,6 +10,7 @@ from consumers.verify import Expected, expected_states
 from consumers.verify_search import compare_search, expected_search_docs, search_doc_counts
 from producers.stream_router import to_envelope
 from schemas import catalog
+from schemas.envelope import order_of
 from tests.factories import make_stored_item
 from tests.stream_records import stream_record
 
@@ -30,7 +31,7 @@ def items() -> list[tuple[str, dict]]:
 
 
 def expected() -> list[Expected]:
-    return [e for entity, item in items() for e in expected_states(catalog.table_of_entity(entity), [item])]
+    return [e for entity, item in items() for e in expected_states(catalog.table_of_entity(entity), [item], wire=False)]
 
 
 @pytest.fixture
@@ -63,13 +64,20 @@ def test_every_kind_of_drift_is_reported(synced: EmbeddedSearchSink) -> None:
     )
     message = next(d for d in docs.values() if d.index == "chatbot_messages" and d.tenant == "t2")
     # GIVEN a wrong tombstone, versions the tables never had, a wrong tenant and a ghost document
+    V2 = order_of(2, None)
     synced.apply(
         [
-            DeleteDoc("startups", startup.doc_id, 2, "t1"),
-            UpsertDoc("events", event.doc_id, 2, "t1", {**event.body, "title": "Renamed"}),
-            UpsertDoc("partners", partner.doc_id, 2, "t2", {**partner.body, "tenant": "t2"}),
-            UpsertDoc("chatbot_messages", message.doc_id, 2, "t2", {**message.body, "message_text": "edited"}),
-            UpsertDoc("documents", "STARTUP#s2|DOCUMENT#d2", 9, "t1", {"tenant": "t1", "document_name": "ghost"}),
+            DeleteDoc("startups", startup.doc_id, V2, "t1"),
+            UpsertDoc("events", event.doc_id, V2, "t1", {**event.body, "title": "Renamed"}),
+            UpsertDoc("partners", partner.doc_id, V2, "t2", {**partner.body, "tenant": "t2"}),
+            UpsertDoc("chatbot_messages", message.doc_id, V2, "t2", {**message.body, "message_text": "edited"}),
+            UpsertDoc(
+                "documents",
+                "STARTUP#s2|DOCUMENT#d2",
+                order_of(9, None),
+                "t1",
+                {"tenant": "t1", "document_name": "ghost"},
+            ),
         ]
     )
     reasons = {m.key: m.reason for m in compare_search(list(docs.values()), synced, ["t1", "t2"])}

@@ -84,7 +84,7 @@ def test_a_consumer_handler_applies_every_event_of_an_aggregated_record(tmp_path
     # WHEN the cache consumer reads it THEN every one of them is applied
     response = handle(kinesis_event(kinesis_record(record.data)), None)
     assert response == {"batchItemFailures": []}
-    assert all(sink.get(f"aux:t1:startup:STARTUP#s{n}|PROFILE") is not None for n in range(50))
+    assert all(sink.get(f"aux:local:t1:startup:STARTUP#s{n}|PROFILE") is not None for n in range(50))
 
 
 def test_every_event_of_a_key_travels_under_one_partition_key_in_order():

@@ -7,12 +7,12 @@ from typing import ClassVar
 
 import pytest
 
-from auxeira.runtime.bus import KNOWN_ENTITIES, envelopes_of
+from auxeira.runtime.bus import envelopes_of
 from auxeira.runtime.sinks import APPLIED, STALE
 from consumers.projections import cache
 from consumers.sinks.memory import InMemoryCacheSink
 from schemas.envelope import encode
-from schemas.errors import EntityValidationError, PoisonRecordError
+from schemas.errors import EntityValidationError
 from schemas.events import (
     REGISTRY,
     ChatbotTurn,
@@ -26,6 +26,7 @@ from schemas.events import (
     UnknownEventTypeError,
     to_envelope,
 )
+from schemas.wire.json_values import from_json
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -268,30 +269,23 @@ def test_the_latest_observation_of_a_state_wins_whatever_the_arrival_order():
     newer = to_envelope(stripe("sync-2", 2_000.0, T0 + timedelta(days=1)), "billing")
     sink = InMemoryCacheSink()
     # WHEN the cache projection applies them (and a redelivery of the older)
-    applied = sink.apply([cache.project(e) for e in (newer, older, older)])
+    applied = sink.apply([m for e in (newer, older, older) for m in cache.project(e)])
     # THEN only the newer applied and it is what the cache holds
     assert applied == [APPLIED, STALE, STALE]
-    assert sink.get(cache.cache_key("t1", "stripe_mrr_sync", "s1")).state["mrr"] == 2_000.0
+    assert sink.get(cache.cache_key("local", "t1", "stripe_mrr_sync", "s1")).state["mrr"] == 2_000.0
 
 
-def test_every_published_event_is_known_to_consumers_and_decodes_back():
-    assert {type(event).entity for event in samples()} <= KNOWN_ENTITIES
+def test_every_published_event_decodes_back_exactly():
     for event in samples():
         envelope = to_envelope(event, "svc")
         [decoded] = envelopes_of(encode(envelope))
         assert decoded == envelope
-        assert REGISTRY.parse(envelope.event_type, decoded.after) == event
+        assert REGISTRY.parse(envelope.event_type, from_json(decoded.after)) == event
 
 
-def test_consumers_accept_a_model_registered_after_decoding_was_imported(monkeypatch):
-    # GIVEN a registry that gains a model after auxeira.runtime.bus computed KNOWN_ENTITIES
-    from auxeira.runtime import bus as decoding
-
-    registry = EventRegistry()
-    monkeypatch.setattr(decoding, "REGISTRY", registry)
+def test_an_event_type_no_consumer_knows_yet_is_decoded_not_poison():
+    # GIVEN a model registered only in a newer producer
     envelope = to_envelope(Ping(tenant_id="t", k="a", n=1, sequence=1, occurred_at=T0), "svc")
-    with pytest.raises(PoisonRecordError, match=r"unknown event type 'ping\.recorded'"):
-        envelopes_of(encode(envelope))
-    # WHEN it is registered THEN the consumer accepts its events
-    registry.register(Ping)
+    # THEN an older consumer decodes it (its projections skip it), nothing is dead-lettered
     assert envelopes_of(encode(envelope)) == [envelope]
+    assert "ping" not in REGISTRY

@@ -20,7 +20,7 @@ from producers.pagination import InvalidCursorError
 from producers.repository import Repository
 from schemas import catalog
 from schemas.errors import ConflictError, NotFoundError
-from schemas.fields import drop_paths
+from schemas.secrets import public_image
 from schemas.wire.dynamodb import format_timestamp, serialize_item
 from tests.clocks import T0, TickingClock
 from tests.factories import ENTITY_NAMES, make_item, make_key
@@ -46,7 +46,7 @@ def reader(client: Any) -> HistoryReader:
 
 
 def _public(entity: str, item: dict[str, Any]) -> dict[str, Any]:
-    return drop_paths(item, catalog.entity(entity).secret)
+    return public_image(item, catalog.entity(entity).secret)
 
 
 def _raw_history(client: Any) -> list[dict[str, Any]]:

@@ -45,7 +45,8 @@ def test_a_batch_of_changes_becomes_envelopes_in_order(kinesis, tmp_path):
     assert handler(stream_event(*records), None) == {"batchItemFailures": []}
     events = _read_all(kinesis)
     assert [e.event_type for e in events] == ["startup.created", "startup.updated", "startup.deleted"]
-    assert [e.version for e in events] == [1, 2, 3]
+    assert [e.version for e in events] == [1, 2, 2]  # the delete keeps the removed version...
+    assert events[0].order < events[1].order < events[2].order  # ...and outranks it by its sequence
 
 
 class RefusingClient:

@@ -114,14 +114,14 @@ def test_setting_deleted_at_is_a_soft_delete():
     assert env.actor == "u-2"
 
 
-def test_version_is_the_item_attribute_and_a_delete_outranks_it():
-    insert = to_envelope(stream_record("auxeira-startups-dev", "INSERT", new=METRIC))
-    delete = to_envelope(stream_record("auxeira-startups-dev", "REMOVE", old=METRIC))
-    assert insert.version == 3
-    assert delete.version == 4
+def test_version_is_the_item_attribute_and_a_delete_outranks_it_by_its_later_sequence():
+    insert = to_envelope(stream_record("auxeira-startups-dev", "INSERT", new=METRIC, sequence="500"))
+    delete = to_envelope(stream_record("auxeira-startups-dev", "REMOVE", old=METRIC, sequence="501"))
+    assert insert.version == delete.version == 3
+    assert delete.order > insert.order
 
 
-def test_version_falls_back_to_the_sequence_number():
+def test_an_unversioned_item_is_version_0_and_ordered_by_its_sequence_number():
     record = stream_record(
         "ai-assistant-documents-dev",
         "INSERT",
@@ -129,7 +129,8 @@ def test_version_falls_back_to_the_sequence_number():
         key_attrs=("userId", "documentId"),
         sequence="123456789012345678901",
     )
-    assert to_envelope(record).version == 123456789012345678901
+    envelope = to_envelope(record)
+    assert envelope.version == 0 and envelope.order == 123456789012345678901
 
 
 def test_routing_twice_gives_the_same_event_id():
