@@ -59,7 +59,6 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from auxeira.runtime.retry import full_jitter
-from schemas.envelope import ORDER_DIGITS
 from consumers.projections.counters import (
     VERSION_PREFIX,
     CounterItem,
@@ -69,6 +68,7 @@ from consumers.projections.counters import (
     WriteStats,
     item_key,
 )
+from schemas.envelope import ORDER_DIGITS
 from schemas.errors import RetryableSinkError
 from schemas.resources import COUNTERS_TABLE
 
