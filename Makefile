@@ -6,13 +6,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
+# checkov pins boto3 far behind the Lambda runtime's: it gets a virtualenv of its own.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
 
 .PHONY: help setup demo test test-unit test-integration lint format bench lock down clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
-setup: $(STAMP) $(NPM_STAMP)  ## create .venv from the lock file and install the emulators
+setup: $(STAMP) $(NPM_STAMP) $(TOOLS_STAMP)  ## create .venv (and .venv-tools) from the lock files, install the emulators
 
 $(STAMP): pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +23,12 @@ $(STAMP): pyproject.toml requirements/dev.lock
 	$(PY) -m pip install --quiet -r requirements/dev.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+$(TOOLS_STAMP): requirements/checkov.lock
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r requirements/checkov.lock
+	touch $(TOOLS_STAMP)
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -54,9 +63,10 @@ bench: setup  ## the benchmarks (each prints one JSON line last)
 lock: setup  ## re-resolve requirements/*.lock from pyproject.toml
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements/dev.lock -q
 	$(VENV)/bin/uv pip compile pyproject.toml --python-version 3.11 -o requirements/lambda.lock -q
+	$(VENV)/bin/uv pip compile requirements/checkov.in --python-version 3.11 -o requirements/checkov.lock -q
 
 down:  ## stop the local stack (never installs anything)
 	@if [ -x $(VENV)/bin/auxeira ]; then $(VENV)/bin/auxeira local down; else echo "no .venv: nothing was started"; fi
 
 clean:  ## remove .venv, node_modules and the local stack's state
-	rm -rf $(VENV) node_modules .local
+	rm -rf $(VENV) $(TOOLS) node_modules .local
