@@ -36,6 +36,7 @@ from consumers.projections.counter_rules import (
 from consumers.projections.counters import CounterItem, item_key
 from consumers.verify import Expected, Mismatch
 from schemas.entities.lending import funding_summary
+from schemas.wire.json_values import from_json
 
 __all__ = ["CounterReader", "compare_counters", "compare_loan_summaries", "expected_counters"]
 
@@ -50,15 +51,24 @@ class CounterReader(Protocol):
     def scan(self, tenant: str | None = None) -> Iterator[CounterItem]: ...
 
 
-def expected_counters(expected: Iterable[Expected], rules: tuple[CounterRule, ...] = RULES) -> Counters:
+def expected_counters(
+    expected: Iterable[Expected], rules: tuple[CounterRule, ...] = RULES, findings: list[Mismatch] | None = None
+) -> Counters:
     """``(tenant, parent key) -> {counter: value}`` recomputed from item states.
 
-    A histogram's value is ``{value: count}``; a latest counter's is the value.
+    A histogram's value is ``{value: count}``; a latest counter's is the value. An item
+    whose counted field has the wrong type (the consumer dead-letters its events) is a
+    finding in ``findings``, not a crash of the check.
     """
     out: Counters = {}
     for exp in expected:
         for rule in rules_for(exp.entity, rules):
-            found = contribution(rule, exp.state, exp.tenant)
+            try:
+                found = contribution(rule, exp.state, exp.tenant)
+            except (TypeError, ValueError) as exc:
+                if findings is not None:
+                    findings.append(Mismatch(f"{exp.entity} {exp.key}", f"{rule.field}: {exc} (not countable)"))
+                continue
             if found is None:
                 continue
             tenant, parent, value = found
@@ -85,8 +95,8 @@ def compare_counters(
     are then checked by :func:`compare_loan_summaries`.
     """
     expected = list(expected)
-    wanted = expected_counters(expected, rules)
     mismatches: list[Mismatch] = []
+    wanted = expected_counters(expected, rules, mismatches)
     for (tenant, parent), counters in sorted(wanted.items()):
         mismatches += _diff(tenant, parent, counters, sink.get(tenant, parent), rules)
     for tenant in tenants:
@@ -108,7 +118,11 @@ def compare_loan_summaries(expected: Iterable[Expected], sink: CounterReader) ->
             participants.setdefault((exp.tenant, parent_key("loan", exp.state["loan_id"])), []).append(exp.state)
     mismatches: list[Mismatch] = []
     for (tenant, parent), loan in sorted(loans.items()):
-        want = funding_summary(loan["amount"], participants.get((tenant, parent), []))
+        try:
+            want = funding_summary(from_json(loan.get("amount")), participants.get((tenant, parent), []))
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            mismatches.append(Mismatch(item_key(tenant, parent), f"loan not summable: {exc}"))
+            continue
         got = loan_summary(sink.get(tenant, parent))
         mismatches += [
             Mismatch(

@@ -22,12 +22,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from schemas.resources import HISTORY_TABLE
 from schemas.secrets import public_image
 from schemas.tables import EntitySpec, TableSpec
-from schemas.wire.dynamodb import serialize_item
+from schemas.wire.dynamodb import item_size, serialize_item
 
 __all__ = [
     "HISTORY_ACTIONS",
@@ -134,5 +132,5 @@ def history_put(table_name: str, item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _size(item: Mapping[str, Any]) -> int:
-    """An upper-bound estimate of the stored size (attribute names plus JSON text)."""
-    return len(orjson.dumps(item, default=str))
+    """The stored size as DynamoDB counts it (exact numbers of any width included)."""
+    return item_size(item)

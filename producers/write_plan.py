@@ -25,8 +25,18 @@ from pydantic_core import to_jsonable_python
 from schemas import catalog
 from schemas.entities.base import AuditedModel
 from schemas.errors import EntityValidationError, PoisonRecordError
+from schemas.ids import entity_id_problem, tenant_problem
 from schemas.tables import EntitySpec, KeyStyle, TableSpec
-from schemas.wire.dynamodb import format_timestamp, from_dynamo, number_error, serialize_item, to_dynamo
+from schemas.wire.dynamodb import (
+    MAX_ITEM_BYTES,
+    format_timestamp,
+    from_dynamo,
+    item_size,
+    number_error,
+    serialize_item,
+    to_dynamo,
+    value_size,
+)
 
 __all__ = [
     "AUDIT_FIELDS",
@@ -247,11 +257,38 @@ def _validate(
         _plain(dict(candidate), (), extra)
         errors += [(path, msg) for path, msg in extra if path not in reported]
         raise EntityValidationError(spec.name, key_for_error(errors), errors) from None
-    errors = []
+    errors = _id_errors(spec, candidate)
     plain = _plain(model.model_dump(mode="python", exclude_none=True), (), errors)
+    size = item_size(plain)
+    if size > MAX_ITEM_BYTES - _KEY_AND_AUDIT_ROOM:
+        name = max(plain, key=lambda n: len(n.encode()) + value_size(plain[n]))
+        errors.append(
+            (
+                name,
+                f"makes the item {size} bytes; DynamoDB stores at most {MAX_ITEM_BYTES} "
+                f"(this attribute alone is {value_size(plain[name])} bytes)",
+            )
+        )
     if errors:
         raise EntityValidationError(spec.name, key_for_error(errors), errors)
     return plain
+
+
+#: Room kept for the key attributes the repository adds after validation.
+_KEY_AND_AUDIT_ROOM = 2 * 1024
+
+
+def _id_errors(spec: EntitySpec, values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Ids that would break a key layout (:mod:`schemas.ids`): the tenant and every key field."""
+    errors = []
+    tenant = values.get(spec.tenant_attr)
+    if isinstance(tenant, str) and (problem := tenant_problem(tenant)):
+        errors.append((spec.tenant_attr, problem))
+    for name in spec.template_fields():
+        value = values.get(name)
+        if isinstance(value, str) and (problem := entity_id_problem(value)):
+            errors.append((name, problem))
+    return errors
 
 
 def _plain(value: Any, path: tuple[Any, ...], errors: list[tuple[str, str]]) -> Any:
@@ -286,7 +323,7 @@ def _path(loc: tuple[Any, ...]) -> str:
 def _message(error: Mapping[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown attribute"
-    return str(error["msg"])
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def raise_if(spec: EntitySpec, key: str, errors: list[tuple[str, str]]) -> None:

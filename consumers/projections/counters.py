@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_EVEN, Context, InvalidOperation, localcontext
 from typing import Any
 
 from consumers.projections.counter_items import (
@@ -71,6 +72,10 @@ __all__ = [
 #: Kinesis sequence numbers are decimal strings matching ``0|([1-9]\d{0,128})`` (Kinesis
 #: API reference, ``SequenceNumberRange``); padded to this width, string order is numeric.
 SEQUENCE_WIDTH = 129
+
+#: DynamoDB numbers carry 38 significant digits; Python's default Decimal context keeps 28
+#: and would round a 38-digit amount (boto3 uses the same context for the same reason).
+DYNAMODB_CONTEXT = Context(prec=38, rounding=ROUND_HALF_EVEN, Emin=-128, Emax=126, traps=[InvalidOperation])
 
 _LIVE_ACTIONS = frozenset({"created", "updated", "soft_deleted", "recorded"})
 _REMOVING_ACTIONS = frozenset({"deleted", "expired"})
@@ -135,7 +140,11 @@ class CounterUpdate:
         return self.parts[0].sequence
 
     def adds(self) -> dict[str, Number]:
-        """Net ADD per counter over the parts (zeros dropped)."""
+        """Net ADD per counter over the parts (zeros dropped), in DynamoDB's precision."""
+        with localcontext(DYNAMODB_CONTEXT):
+            return self._adds()
+
+    def _adds(self) -> dict[str, Number]:
         out: dict[str, Number] = {}
         for part in self.parts:
             for name, amount in part.adds:
@@ -207,6 +216,12 @@ def pad_sequence(sequence: str) -> str:
 
 
 def deltas(envelope: Envelope, rules: tuple[CounterRule, ...] = RULES) -> list[CounterDelta]:
+    """The counter deltas one envelope makes (see :func:`_deltas`), in DynamoDB's precision."""
+    with localcontext(DYNAMODB_CONTEXT):
+        return _deltas(envelope, rules)
+
+
+def _deltas(envelope: Envelope, rules: tuple[CounterRule, ...] = RULES) -> list[CounterDelta]:
     """The counter deltas one envelope makes (empty for entities no rule counts).
 
     Raises:
@@ -279,6 +294,12 @@ def to_event(shard: str, sequence: str, envelope: Envelope, rules: tuple[Counter
 
 
 def coalesce(events: Iterable[CounterEvent]) -> list[CounterUpdate]:
+    """One update per (counter item, shard) for a batch (see :func:`_coalesce`), in DynamoDB's precision."""
+    with localcontext(DYNAMODB_CONTEXT):
+        return _coalesce(events)
+
+
+def _coalesce(events: Iterable[CounterEvent]) -> list[CounterUpdate]:
     """One update per (counter item, shard) for a batch of events, in stream order.
 
     Steps: 1. the shard's watermark is the batch's highest sequence number on it, events

@@ -32,6 +32,8 @@ __all__ = [
     "APPLIED",
     "CONFLICT",
     "MAX_LIMIT",
+    "MAX_QUERY_CHARS",
+    "MAX_QUERY_TERMS",
     "Done",
     "Hit",
     "Outcome",
@@ -39,6 +41,7 @@ __all__ = [
     "SinkStats",
     "StoredDoc",
     "check_limit",
+    "check_query",
     "targets",
 ]
 
@@ -174,6 +177,22 @@ class SearchSink(ABC):
 def targets(entity: str | None) -> tuple[SearchEntity, ...]:
     """The indexes a query covers (raises KeyError for a name that is not searchable)."""
     return SEARCH_ENTITIES if entity is None else (search_entity(entity),)
+
+
+#: Longest query accepted, and most words in it: a query is a few words a person types; a
+#: 200,000-word query kept the embedded index busy for a minute.
+MAX_QUERY_CHARS = 500
+MAX_QUERY_TERMS = 32
+
+
+def check_query(text: str) -> str:
+    """Refuse a query no person types, naming the bound (``ValueError``)."""
+    if len(text) > MAX_QUERY_CHARS:
+        raise ValueError(f"the query has {len(text)} characters; at most {MAX_QUERY_CHARS}")
+    terms = len(text.split())
+    if terms > MAX_QUERY_TERMS:
+        raise ValueError(f"the query has {terms} words; at most {MAX_QUERY_TERMS}")
+    return text
 
 
 def check_limit(limit: int) -> int:

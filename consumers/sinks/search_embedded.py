@@ -44,6 +44,7 @@ from consumers.sinks.search_base import (
     SearchSink,
     StoredDoc,
     check_limit,
+    check_query,
     targets,
 )
 from schemas.errors import PoisonRecordError, RetryableSinkError
@@ -228,7 +229,7 @@ class EmbeddedSearchSink(SearchSink):
         """Live documents of ``tenant`` matching any word of ``text``, by bm25 (field
         boosts as column weights), best first."""
         check_limit(limit)
-        match = match_expression(text)
+        match = match_expression(check_query(text))
         if match is None:
             return []
         hits: list[Hit] = []

@@ -44,6 +44,7 @@ from consumers.sinks.search_base import (
     SearchSink,
     StoredDoc,
     check_limit,
+    check_query,
     targets,
 )
 from schemas.envelope import ORDER_DIGITS
@@ -276,6 +277,7 @@ class OpenSearchSink(SearchSink):
 
     def search(self, text: str, tenant: str, entity: str | None = None, limit: int = 10) -> list[Hit]:
         check_limit(limit)
+        check_query(text)
         specs = targets(entity)
         by_name = {index_name(self.env, s.index): s.index for s in specs}
         with _unavailable_is_retryable():

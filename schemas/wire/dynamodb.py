@@ -259,3 +259,35 @@ def parse_number(raw: Any, path: str = "") -> int | float | Decimal:
     if not value.is_finite():
         raise AttributeValueError(path, f"N {raw!r} is not a finite number")
     return plain_number(value)
+
+
+# -- size ------------------------------------------------------------------------------
+
+#: DynamoDB's limit on one item: names and values together (developer guide, "Service quotas").
+MAX_ITEM_BYTES = 400 * 1024
+
+
+def item_size(item: Mapping[str, Any]) -> int:
+    """The size DynamoDB counts for a plain item, in bytes (developer guide, "Item sizes"):
+    attribute names in UTF-8, strings in UTF-8, binaries by length, numbers about one byte
+    per two significant digits plus one, booleans and nulls one byte, and three bytes plus
+    one per element of overhead for lists and maps."""
+    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
+
+
+def value_size(value: Any) -> int:
+    """The size DynamoDB counts for one plain value (see :func:`item_size`)."""
+    if value is None or isinstance(value, bool):
+        return 1
+    if isinstance(value, str):
+        return len(value.encode("utf-8", "surrogatepass"))
+    if isinstance(value, (int, float, Decimal)):
+        digits = len(str(value).lstrip("-").replace(".", "").lstrip("0")) or 1
+        return (digits + 1) // 2 + 1
+    if isinstance(value, (bytes, bytearray, Binary)):
+        return len(bytes(value.value if isinstance(value, Binary) else value))
+    if isinstance(value, Mapping):
+        return 3 + sum(1 + len(str(k).encode()) + value_size(v) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return 3 + sum(1 + value_size(v) for v in value)
+    return len(str(value).encode())

@@ -34,7 +34,12 @@ def test_json_output_lists_the_tenants_hits_with_versions(lake) -> None:
     assert result.exit_code == 0, result.output
     out = orjson.loads(result.stdout)
     assert out["tenant"] == "t1" and out["count"] == 2
-    assert {(h["index"], h["id"], h["version"]) for h in out["hits"]} == {("startups", "S1", 3), ("documents", "D1", 1)}
+    # the sink stores envelope orders; the command shows the writer's version and the full order
+    assert {(h["index"], h["id"], h["order"]) for h in out["hits"]} == {
+        ("startups", "S1", "3"),
+        ("documents", "D1", "1"),
+    }
+    assert {h["version"] for h in out["hits"]} == {0}
 
 
 def test_entity_and_limit_narrow_the_search(lake) -> None:
@@ -50,3 +55,9 @@ def test_the_table_names_each_hit(lake) -> None:
 def test_an_unknown_entity_is_a_usage_error(lake) -> None:
     result = CliRunner().invoke(app, ["search", "solar", "--tenant", "t1", "--entity", "spaceships"])
     assert result.exit_code == 2 and "startups" in result.output
+
+
+@pytest.mark.parametrize("text, bound", [(" ".join(["solar"] * 200_000), "characters"), ("w " * 40, "40 words")])
+def test_a_query_no_person_types_is_refused_at_once_naming_the_bound(lake, text, bound) -> None:
+    result = CliRunner().invoke(app, ["search", text, "--tenant", "t1"])
+    assert result.exit_code == 2 and bound in result.output

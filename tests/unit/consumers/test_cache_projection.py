@@ -410,3 +410,20 @@ def test_a_batch_with_an_invalid_mutation_writes_nothing(cache: Cache) -> None:
     with pytest.raises(TypeError, match="not a cache mutation"):
         cache.sink.apply([put(key, 1), ("set", key)])  # type: ignore[list-item]
     assert cache.sink.get(key) is None
+
+
+def test_two_environments_sharing_one_redis_never_see_each_others_keys(redis_server) -> None:
+    client = redis.Redis.from_url(redis_server)
+    tenant = f"test-{uuid.uuid4().hex[:12]}"
+    dev, prod = RedisCacheSink(client, namespace="dev"), RedisCacheSink(client, namespace="prod")
+    event = envelope("updated", tenant=tenant)
+    try:
+        dev.apply(project(event, "dev"))
+        prod.apply(project(event.model_copy(update={"after": {"name": "prod"}}), "prod"))
+        assert [from_json(dev.get(k).state) for k in dev.scan_keys(tenant)] == [event.after]
+        assert [from_json(prod.get(k).state) for k in prod.scan_keys(tenant)] == [{"name": "prod"}]
+    finally:
+        for namespace in ("dev", "prod"):
+            keys = list(client.scan_iter(match=f"aux:{namespace}:{tenant}:*"))
+            if keys:
+                client.delete(*keys)
