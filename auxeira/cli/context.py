@@ -20,6 +20,7 @@ from typing import Any
 import typer
 
 from auxeira.cli.output import Output
+from auxeira.operations.environment import Environment
 from auxeira.runtime.clients import ClientFactory
 from auxeira.runtime.settings import OperatorSettings, load
 from schemas.errors import PipelineError
@@ -81,6 +82,27 @@ class CliContext:
         if self.is_local:
             return self.local_endpoints.client_factory()
         return ClientFactory.from_settings(self.settings)
+
+    @cached_property
+    def environment(self) -> Environment:
+        """The environment the operations run against (see :mod:`auxeira.operations.environment`)."""
+        settings = self.settings
+        search_path = settings.search_path
+        if self.is_local and not search_path and not settings.opensearch_url:
+            from infra.local import LocalStack, LocalStackSettings
+
+            search_path = str(LocalStack(LocalStackSettings()).search_path(settings.environment))
+        token = settings.redis_auth_token.get_secret_value() if settings.redis_auth_token else None
+        redis_url = settings.redis_url or (self.local_endpoints.redis_url if self.is_local else None)
+        return Environment(
+            name=settings.environment,
+            clients=self.clients,
+            lake_root=settings.lake,
+            redis_url=redis_url,
+            redis_auth_token=token,
+            opensearch_url=settings.opensearch_url,
+            search_path=search_path,
+        )
 
     @property
     def redis_url(self) -> str:
