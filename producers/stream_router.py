@@ -36,7 +36,7 @@ from schemas.tables import EntitySpec, TableSpec
 from schemas.wire.dynamodb import AttributeValueError
 from schemas.wire.json_values import json_image
 
-__all__ = ["REQUIRED_VIEW", "TTL_PRINCIPAL", "partition_key", "table_name_of", "to_envelope"]
+__all__ = ["REQUIRED_VIEW", "TTL_PRINCIPAL", "partition_key", "snapshot_envelope", "table_name_of", "to_envelope"]
 
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 REQUIRED_VIEW = "NEW_AND_OLD_IMAGES"
@@ -66,14 +66,8 @@ def to_envelope(record: Mapping[str, Any], resolve: Resolver = catalog.resolve) 
     _check_images(ddb, action, new, old, where)
     image = new if new is not None else old
     assert image is not None  # _check_images refused a record without the image it needs
-    entity = spec.entity_for(image)
-    key = spec.key_of(image)
-    tenant = spec.tenant_of(entity, image)
+    entity, key, tenant = _identity(spec, image, table)
     where = f"{table} {key!r}"
-    for label, value in (("tenant", tenant), ("key", key)):
-        problem = id_problem(value, key=label == "key")
-        if problem:
-            raise PoisonRecordError(f"{where}: {label} {value[:80]!r} {problem}")
     created = _approximate_time(ddb, where)
     return Envelope(
         event_id=event_id_for(str(record.get("eventSourceARN", "")), sequence),
@@ -88,6 +82,62 @@ def to_envelope(record: Mapping[str, Any], resolve: Resolver = catalog.resolve) 
         before=_public(entity, old),
         after=None if action.removes else _public(entity, new),
     )
+
+
+def snapshot_envelope(
+    table: str,
+    item: Mapping[str, Any],
+    resolve: Resolver = catalog.resolve,
+    *,
+    sequence: str | None = None,
+    removed: bool = False,
+) -> Envelope:
+    """The envelope of an item as a Scan found it (a backfill), by the router's own rules.
+
+    The same identity, images, secret removal and id checks as :func:`to_envelope`; the
+    event is ``{entity}.snapshot`` with order ``(version, sequence or 0)``: below every
+    streamed change of that version unless a ``sequence`` is given (a repair that must
+    outrank a drifted entry). ``removed`` makes it a ``deleted`` event of the item (a
+    repair of an entry whose item no longer exists).
+
+    Args:
+        table: the physical table name.
+        item: the item as an AttributeValue map (a Scan's ``Items`` entry).
+    """
+    spec, env = resolve(table)
+    image = _image({"NewImage": item}, "NewImage", f"{table} (scan)")
+    if image is None:
+        raise PoisonRecordError(f"{table}: an empty item cannot be a snapshot")
+    entity, key, tenant = _identity(spec, image, table)
+    version = _version(Action.CREATED, image, None, f"{table} {key!r}")
+    action = Action.DELETED if removed else Action.SNAPSHOT
+    return Envelope(
+        event_id=event_id_for(
+            f"snapshot:{spec.physical_name(env)}", f"{key}\x1f{version}\x1f{sequence or 0}\x1f{action}"
+        ),
+        event_type=f"{entity.name}.{action.value}",
+        tenant_id=tenant,
+        entity=entity.name,
+        key=key,
+        version=version,
+        source=Source(table=spec.physical_name(env), sequence_number=sequence),
+        occurred_at=datetime.now(UTC),
+        actor=None,
+        before=_public(entity, image) if removed else None,
+        after=None if removed else _public(entity, image),
+    )
+
+
+def _identity(spec: TableSpec, image: Mapping[str, Any], table: str) -> tuple[EntitySpec, str, str]:
+    """(entity, key, tenant) of an image, refusing ids that would break a key layout."""
+    entity = spec.entity_for(image)
+    key = spec.key_of(image)
+    tenant = spec.tenant_of(entity, image)
+    for label, value in (("tenant", tenant), ("key", key)):
+        problem = id_problem(value, key=label == "key")
+        if problem:
+            raise PoisonRecordError(f"{table} {key!r}: {label} {value[:80]!r} {problem}")
+    return entity, key, tenant
 
 
 def table_name_of(record: Mapping[str, Any]) -> str:
