@@ -75,7 +75,7 @@ SEQUENCE_WIDTH = 129
 
 #: DynamoDB numbers carry 38 significant digits; Python's default Decimal context keeps 28
 #: and would round a 38-digit amount (boto3 uses the same context for the same reason).
-DYNAMODB_CONTEXT = Context(prec=38, rounding=ROUND_HALF_EVEN, Emin=-128, Emax=126, traps=[InvalidOperation])
+DYNAMODB_CONTEXT = Context(prec=38, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation])
 
 _LIVE_ACTIONS = frozenset({"created", "updated", "soft_deleted", "recorded"})
 _REMOVING_ACTIONS = frozenset({"deleted", "expired"})
