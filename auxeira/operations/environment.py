@@ -129,16 +129,21 @@ class Environment:
             return DynamoCounterSink(client, COUNTERS_TABLE.physical_name(self.name))
         raise ValueError(f"no consumer {consumer!r}; choose one of {', '.join(CONSUMERS)}")
 
-    def handler(self, consumer: str, observer: BatchObserver | None = None) -> Handler:
-        """The consumer's Lambda-shaped handler over this environment's sink and dead letters."""
+    def handler(self, consumer: str, observer: BatchObserver | None = None, **options: Any) -> Handler:
+        """The consumer's Lambda-shaped handler over this environment's sink and dead letters.
+
+        Args:
+            options: passed to the handler factory (a replay passes its shifted ``clock``,
+                so a record's age counts from when the replay began).
+        """
         from consumers.handlers import cache, counters, search
 
         sink, letters = self.sink(consumer), self.dead_letters()
         if consumer == "cache":
-            return cache.build_handler(sink, letters, observer=observer)
+            return cache.build_handler(sink, letters, observer=observer, **options)
         if consumer == "search":
-            return search.build_handler(sink, letters, observer=observer)
-        return counters.build_handler(sink, letters, observer=observer)
+            return search.build_handler(sink, letters, observer=observer, **options)
+        return counters.build_handler(sink, letters, observer=observer, **options)
 
     def router(self, observer: BatchObserver | None = None) -> Handler:
         """The stream router's handler, writing to this environment's events stream."""

@@ -7,11 +7,16 @@ delivers, so the same handler functions run locally and on AWS.
 from __future__ import annotations
 
 import base64
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-__all__ = ["DynamoStreamSource", "KinesisSource", "ReadResult", "Shard", "ShardSource"]
+__all__ = ["END_SETTLE_SECONDS", "DynamoStreamSource", "KinesisSource", "ReadResult", "Shard", "ShardSource"]
+
+#: How long past a window's end a shard's tip must be read before the window is closed:
+#: arrival times are the stream's clock, not ours, so allow for some skew.
+END_SETTLE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -51,10 +56,24 @@ class KinesisSource:
 
     event_source = "aws:kinesis"
 
-    def __init__(self, client: Any, stream_name: str, region: str = "us-east-1"):
+    def __init__(
+        self,
+        client: Any,
+        stream_name: str,
+        region: str = "us-east-1",
+        *,
+        start_at: datetime | None = None,
+        end_at: datetime | None = None,
+    ):
+        """``start_at``: a shard with no checkpoint starts ``AT_TIMESTAMP`` there (else at
+        ``TRIM_HORIZON``). ``end_at``: records that arrived after it are not delivered, and
+        a shard ends (``next_iterator`` None) at its first such record, or at its tip once
+        the clock is past ``end_at`` (nothing can arrive before it any more): a replay's window."""
         self.client = client
         self.stream_name = stream_name
         self.region = region
+        self.start_at = start_at
+        self.end_at = end_at
         self._arn: str | None = None
 
     @property
@@ -79,14 +98,23 @@ class KinesisSource:
         kwargs: dict[str, Any] = {"StreamName": self.stream_name, "ShardId": shard_id}
         if after:
             kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", StartingSequenceNumber=after)
+        elif self.start_at is not None:
+            kwargs.update(ShardIteratorType="AT_TIMESTAMP", Timestamp=self.start_at)
         else:
             kwargs["ShardIteratorType"] = "TRIM_HORIZON"
         return self.client.get_shard_iterator(**kwargs)["ShardIterator"]
 
     def read(self, shard_id: str, iterator: str, limit: int) -> ReadResult:
         page = self.client.get_records(ShardIterator=iterator, Limit=limit)
-        records = [self._to_lambda(shard_id, r) for r in page.get("Records", [])]
-        return ReadResult(records, page.get("NextShardIterator"), page.get("MillisBehindLatest"))
+        raw, next_iterator = page.get("Records", []), page.get("NextShardIterator")
+        behind = page.get("MillisBehindLatest")
+        if self.end_at is not None:
+            inside = [r for r in raw if not _arrived_after(r, self.end_at)]
+            at_tip = not raw and not behind and time.time() > self.end_at.timestamp() + END_SETTLE_SECONDS
+            if len(inside) < len(raw) or at_tip:
+                next_iterator = None
+            raw = inside
+        return ReadResult([self._to_lambda(shard_id, r) for r in raw], next_iterator, behind)
 
     def _to_lambda(self, shard_id: str, r: dict[str, Any]) -> dict[str, Any]:
         arrival = r.get("ApproximateArrivalTimestamp")
@@ -106,6 +134,11 @@ class KinesisSource:
             "awsRegion": self.region,
             "eventSourceARN": self.arn,
         }
+
+
+def _arrived_after(record: dict[str, Any], end: datetime) -> bool:
+    arrival = record.get("ApproximateArrivalTimestamp")
+    return isinstance(arrival, datetime) and arrival > end
 
 
 class DynamoStreamSource:
