@@ -7,7 +7,11 @@ Steps, in order:
 3. run the router and the consumers until nothing moves; wait for the TTL
    expiry to happen in DynamoDB and catch up again;
 4. compare every projection with the tables' public state;
-5. print a summary, and last, one JSON line.
+5. the lake: the archiver archived the run under the run's own lake folder
+   (``{lake}/demo-runs/{env}/``); run ``raw_to_curated`` and ``current_state`` on it,
+   compare the current tables with the tables, show one query of the analysts' pack
+   (:mod:`auxeira.operations.lake_demo`);
+6. print a summary, and last, one JSON line.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from auxeira.operations.lake_demo import check_lake
 from auxeira.operations.local_stack_pipeline import LocalRuntime, build_pipeline, provision
 from consumers.verify import Expected, Mismatch, compare_cache, expected_states, scan_items
 from consumers.verify_counters import compare_counters
@@ -50,14 +55,19 @@ class DemoResult:
     seconds: float
     counts: DemoCounts
     details: dict[str, Any] = field(default_factory=dict)
+    #: the lake step: ``lake_rows`` (curated rows), ``query_ok``; its drift is ``mismatches["lake"]``
+    lake: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return not any(self.mismatches.values())
+        return not any(self.mismatches.values()) and self.lake.get("query_ok", True)
 
     def json_line(self) -> bytes:
         line: dict[str, Any] = {"demo": "ok" if self.ok else "failed", "writes": self.writes, "events": self.events}
         line.update(self.sizes)
+        if self.lake:
+            line.update(lake_rows=self.lake["lake_rows"], lake_drift=len(self.mismatches.get("lake", [])))
+            line["query_ok"] = self.lake["query_ok"]
         line["mismatches"] = sum(map(len, self.mismatches.values()))
         line["seconds"] = round(self.seconds, 2)
         return orjson.dumps(line)
@@ -75,7 +85,9 @@ def run_demo(lake_root: Path, console: Console, stack_settings: LocalStackSettin
     with _stack(stack_settings) as (stack, endpoints):
         run_id = time.strftime("%Y%m%d%H%M%S")
         env = f"demo{run_id}"
-        runtime = provision(endpoints, env=env, lake_root=str(lake_root), search_path=stack.search_path(env))
+        # The run's own lake folder: its raw archive, curated and current tables (and dead letters).
+        run_lake = Path(lake_root) / "demo-runs" / env
+        runtime = provision(endpoints, env=env, lake_root=str(run_lake), search_path=stack.search_path(env))
         try:
             console.print(
                 f"[bold]environment[/] {env} on {endpoints.dynamodb_url}, "
@@ -130,6 +142,8 @@ def _run(runtime: LocalRuntime, tenants: list[str], started: float, console: Con
         "search": compare_search(expected_search_docs(expected), search_sink, tenants),
         "history": _verify_history(HistoryReader(runtime.dynamodb, env=runtime.env), expected),
     }
+    lake = check_lake(runtime, tenants, console)
+    mismatches["lake"] = lake.drift
     sizes = {
         "cache_keys": sum(1 for t in tenants for _ in cache_sink.scan_keys(t)),
         "search_docs": sum(search_sink.count(t, s.index) for t in tenants for s in SEARCH_ENTITIES),
@@ -142,7 +156,8 @@ def _run(runtime: LocalRuntime, tenants: list[str], started: float, console: Con
         mismatches=mismatches,
         seconds=time.monotonic() - started,
         counts=counts,
-        details={f"consumed by {name}": pipeline.moved(name) for name in ("cache", "search", "counters")},
+        details={f"consumed by {name}": pipeline.moved(name) for name in ("cache", "search", "counters", "archiver")},
+        lake={"lake_rows": lake.rows, "query_ok": lake.query_ok},
     )
     _print_summary(console, result)
     return result
