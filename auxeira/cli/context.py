@@ -102,6 +102,7 @@ class CliContext:
             redis_auth_token=token,
             opensearch_url=settings.opensearch_url,
             search_path=search_path,
+            failures_root=settings.failures_root,
         )
 
     @property

@@ -37,7 +37,10 @@ ErrorType = Annotated[
 ]
 Failures = Annotated[
     str | None,
-    typer.Option("--failures", help="The mappings' failure bucket (s3://bucket), read besides the lake's failures/."),
+    typer.Option(
+        "--failures",
+        help="The mappings' failure bucket (s3://bucket; default AUXEIRA_FAILURES_ROOT), read besides the lake's failures/.",
+    ),
 ]
 
 

@@ -100,6 +100,7 @@ class Dlq:
     def of(cls, env: Environment, failures_root: str | None = None) -> Dlq:
         """The environment's lake, handlers and streams; ``failures_root`` is the mapping's
         failure bucket (``s3://...``) when it is not the lake."""
+        failures_root = failures_root or env.failures_root
         failures = (
             object_store(failures_root, env.s3 if failures_root.startswith("s3://") else None)
             if failures_root

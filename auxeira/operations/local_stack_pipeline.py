@@ -12,13 +12,16 @@ from typing import Any
 
 from auxeira.runtime.checkpoints import Checkpoints
 from auxeira.runtime.dead_letters import DeadLetterStore, LocalDeadLetters
+from auxeira.runtime.epochs import EpochGuard, EpochRecords
 from auxeira.runtime.failure_records import FailureRecords
 from auxeira.runtime.local_pipeline import LocalPipeline, consumer_mapping, router_mappings
 from auxeira.runtime.objects import LocalObjects
 from auxeira.runtime.observability import BatchObserver
+from consumers.handlers import archiver as archiver_handler
 from consumers.handlers import cache as cache_handler
 from consumers.handlers import counters as counters_handler
 from consumers.handlers import search as search_handler
+from consumers.sinks.archive import ArchiveSink
 from consumers.sinks.counters_dynamo import DynamoCounterSink
 from consumers.sinks.redis_cache import RedisCacheSink
 from consumers.sinks.search_base import SearchSink
@@ -122,15 +125,33 @@ def build_pipeline(
     router = router_handler.build_handler(
         KinesisWriter(runtime.kinesis, runtime.stream_name), dead_letters, observer=observer
     )
+    # Each store's epoch check, as the deployed consumers run it: a store that lost its state is noticed.
+    records = EpochRecords(runtime.dynamodb, runtime.checkpoint_table)
     sink = cache_sink or runtime.cache_sink()
-    cache = cache_handler.build_handler(sink, dead_letters, observer=observer)
+    cache = cache_handler.build_handler(
+        sink, dead_letters, observer=observer, epochs=EpochGuard("cache", sink, records)
+    )
     mappings = router_mappings(runtime.streams, runtime.stream_arns, router, checkpoints, failures)
-    counters = counters_handler.build_handler(counter_sink or runtime.counter_sink(), dead_letters, observer=observer)
-    search = search_handler.build_handler(search_sink or runtime.search_sink(), dead_letters, observer=observer)
+    tally = counter_sink or runtime.counter_sink()
+    counters = counters_handler.build_handler(
+        tally, dead_letters, observer=observer, epochs=EpochGuard("counters", tally, records)
+    )
+    index = search_sink or runtime.search_sink()
+    search = search_handler.build_handler(
+        index,
+        dead_letters,
+        observer=observer,
+        epochs=EpochGuard("search", index, records),  # type: ignore[arg-type]
+    )
+    # The raw archive, in the lake root like the dead letters (its own checkpoints).
+    archiver = archiver_handler.build_handler(
+        ArchiveSink(LocalObjects(runtime.lake_root)), dead_letters, observer=observer
+    )
     consumers = (
         (cache_handler.CONSUMER, cache),
         (search_handler.CONSUMER, search),
         (counters_handler.CONSUMER, counters),
+        (archiver_handler.CONSUMER, archiver),
     )
     for name, handler in consumers:
         mappings.append(

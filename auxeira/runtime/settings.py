@@ -217,6 +217,10 @@ class OperatorSettings(CacheSettings, SearchSettings):
     #: Where the environment lives: ``local`` (the emulator stack on this machine) or
     #: ``aws``; by default environment ``local`` is on the local stack and any other on AWS.
     stack: Literal["local", "aws"] | None = None
+    #: Where the event source mappings write their on-failure records: ``s3://<bucket>``
+    #: (the stack output ``FailuresRoot``; Lambda writes at a bucket's root, so they cannot
+    #: share the lake's prefix). None: the lake's ``failures/`` (the local runner's twin).
+    failures_root: str | None = None
 
     def _problems(self) -> list[str]:
         return []

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.batch import EventType
 from auxeira.runtime.batch import Staged
 from auxeira.runtime.bus import envelopes_of, kinesis_payload, order_key
 from auxeira.runtime.dead_letters import DeadLetterStore
+from auxeira.runtime.epochs import EpochGuard
 from auxeira.runtime.handlers import Handler, lambda_entry, staged_handler
 from auxeira.runtime.observability import BatchObserver
 from auxeira.runtime.settings import CacheSettings
@@ -31,18 +32,24 @@ def build_handler(
     dead_letters: DeadLetterStore,
     consumer: str = CONSUMER,
     observer: BatchObserver | None = None,
+    epochs: EpochGuard | None = None,
     **options: Any,
 ) -> Handler:
-    """A Lambda-shaped handler applying each batch to ``sink`` in one pipelined call."""
+    """A Lambda-shaped handler applying each batch to ``sink`` in one pipelined call
+    (``epochs``: the store's epoch check, run before a batch at most once a minute)."""
 
     namespace = sink.namespace
 
     def prepare(record: Any) -> list[Staged]:
         return [
-            Staged(m, order_key(e)) for e in envelopes_of(kinesis_payload(record)) for m in cache.project(e, namespace)
+            Staged(m, order_key(e), e.event_id)
+            for e in envelopes_of(kinesis_payload(record))
+            for m in cache.project(e, namespace)
         ]
 
     def apply(mutations: Sequence[Any]) -> Sequence[ItemOutcome]:
+        if epochs is not None:
+            epochs.check()
         return sink.apply(mutations)
 
     return staged_handler(
@@ -59,6 +66,7 @@ def build_handler(
 def _from_settings(settings: CacheSettings) -> Handler:
     from auxeira.runtime.clients import ClientFactory
     from auxeira.runtime.dead_letters import dead_letter_store
+    from auxeira.runtime.epochs import EpochRecords
     from auxeira.runtime.observability import PowertoolsObserver
     from consumers.sinks.redis_cache import RedisCacheSink
 
@@ -70,10 +78,13 @@ def _from_settings(settings: CacheSettings) -> Handler:
         namespace=settings.environment,
         tombstone_ttl_seconds=settings.tombstone_ttl_seconds,
     )
+    observer = PowertoolsObserver(CONSUMER, env=settings.env)
+    records = EpochRecords(clients.client("dynamodb"), settings.checkpoint_table)
     return build_handler(
         sink,
         dead_letter_store(settings.lake, clients.client("s3")),
-        observer=PowertoolsObserver(CONSUMER, env=settings.env),
+        observer=observer,
+        epochs=EpochGuard(CONSUMER, sink, records, alarm=observer.store_reset),
     )
 
 

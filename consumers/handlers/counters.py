@@ -27,6 +27,7 @@ from aws_lambda_powertools.utilities.batch import EventType
 from auxeira.runtime.batch import Staged
 from auxeira.runtime.bus import envelopes_of, kinesis_payload, order_key
 from auxeira.runtime.dead_letters import DeadLetterStore, record_position
+from auxeira.runtime.epochs import EpochGuard
 from auxeira.runtime.handlers import Handler, lambda_entry, staged_handler
 from auxeira.runtime.observability import BatchObserver
 from auxeira.runtime.settings import CountersSettings
@@ -85,18 +86,22 @@ def build_handler(
     consumer: str = CONSUMER,
     rules: tuple[CounterRule, ...] = RULES,
     observer: BatchObserver | None = None,
+    epochs: EpochGuard | None = None,
     **options: Any,
 ) -> Handler:
-    """A Lambda-shaped handler writing each batch's coalesced counter updates to ``sink``."""
+    """A Lambda-shaped handler writing each batch's coalesced counter updates to ``sink``
+    (``epochs``: the store's epoch check, run before a batch at most once a minute)."""
 
     def prepare(record: Any) -> list[Staged]:
         _, shard, sequence = record_position(record.raw_event)
         return [
-            Staged(counters.to_event(shard, sequence, e, rules), order_key(e))
+            Staged(counters.to_event(shard, sequence, e, rules), order_key(e), e.event_id)
             for e in envelopes_of(kinesis_payload(record))
         ]
 
     def apply(events: Sequence[CounterEvent]) -> list[ItemOutcome | BaseException]:
+        if epochs is not None:
+            epochs.check()
         return apply_events(sink, events)
 
     return staged_handler(
@@ -113,16 +118,20 @@ def build_handler(
 def _from_settings(settings: CountersSettings) -> Handler:
     from auxeira.runtime.clients import CALLER_RETRIES, ClientFactory
     from auxeira.runtime.dead_letters import dead_letter_store
+    from auxeira.runtime.epochs import EpochRecords
     from auxeira.runtime.observability import PowertoolsObserver
     from consumers.sinks.counters_dynamo import DynamoCounterSink
 
     clients = ClientFactory.from_settings(settings)
     # The sink retries each UpdateItem itself: botocore's own retries would multiply with it.
     sink = DynamoCounterSink(clients.client("dynamodb", config=CALLER_RETRIES), settings.counters_table)
+    observer = PowertoolsObserver(CONSUMER, env=settings.env)
+    records = EpochRecords(clients.client("dynamodb"), settings.checkpoint_table)
     return build_handler(
         sink,
         dead_letter_store(settings.lake, clients.client("s3")),
-        observer=PowertoolsObserver(CONSUMER, env=settings.env),
+        observer=observer,
+        epochs=EpochGuard(CONSUMER, sink, records, alarm=observer.store_reset),
     )
 
 

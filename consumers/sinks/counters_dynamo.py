@@ -58,6 +58,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from auxeira.runtime.epochs import Epoch
 from auxeira.runtime.retry import full_jitter
 from consumers.projections.counters import (
     VERSION_PREFIX,
@@ -86,6 +87,8 @@ PARENT_INDEX = COUNTERS_TABLE.gsis[0].name
 MAX_ADDS = 200
 WATERMARK_PREFIX = "wm#"
 _META = frozenset({"PK", "tenant_id", "parent_key"})
+#: The epoch marker's key: no counter item's (``{tenant}#{PARENT}#{id}``) can be this.
+_EPOCH_KEY = {"PK": {"S": "__epoch__"}}
 #: Worth retrying in place: throttling and server-side errors (DynamoDB developer guide,
 #: "Error handling with DynamoDB"). Anything else fails the item for redelivery at once.
 _RETRY_CODES = frozenset(
@@ -301,7 +304,25 @@ class DynamoCounterSink:
         kwargs: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True}
         if tenant is not None:
             kwargs.update(FilterExpression="tenant_id = :t", ExpressionAttributeValues={":t": {"S": tenant}})
-        return (_item(raw) for raw in _pages(self._client.scan, kwargs))
+        # Every counter item has its tenant; the epoch marker has none.
+        return (_item(raw) for raw in _pages(self._client.scan, kwargs) if "tenant_id" in raw)
+
+    # -- the store's epoch marker (auxeira.runtime.epochs): one item, no tenant ----------
+
+    def read_epoch(self) -> Epoch | None:
+        raw = self._client.get_item(TableName=self.table_name, ConsistentRead=True, Key=_EPOCH_KEY).get("Item")
+        return None if raw is None else Epoch(raw["epoch"]["S"], raw["built_at"]["S"], raw.get("by", {}).get("S", ""))
+
+    def write_epoch(self, epoch: Epoch, *, only_if_absent: bool = False) -> Epoch:
+        item = {**_EPOCH_KEY, "epoch": {"S": epoch.id}, "built_at": {"S": epoch.built_at}, "by": {"S": epoch.by}}
+        condition = {"ConditionExpression": "attribute_not_exists(PK)"} if only_if_absent else {}
+        try:
+            self._client.put_item(TableName=self.table_name, Item=item, **condition)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return self.read_epoch() or epoch
+        return epoch
 
 
 def _newer(version: int, stored: int | None) -> bool:

@@ -109,7 +109,10 @@ def _redis_bytes(runtime: Any) -> bytes:
     client = runtime.cache_sink().client
     out = b""
     for key in client.scan_iter(match=f"aux:{runtime.env}:*", count=1000):
-        out += key + b"".join(v for v in client.hgetall(key).values())
+        # Entries are hashes; the store's epoch marker is a plain string: every value, whatever its type.
+        kind = client.type(key)
+        values = client.hgetall(key).values() if kind == b"hash" else [client.dump(key) or b""]
+        out += key + b"".join(values)
     return out
 
 

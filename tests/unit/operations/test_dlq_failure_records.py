@@ -324,3 +324,18 @@ def test_a_table_stream_range_without_payload_is_read_back_and_routed_through_th
     out = events.read(shard.shard_id, events.iterator(shard.shard_id, None), 100).records
     keys = sorted(orjson.loads(base64.b64decode(r["kinesis"]["data"]))["key"] for r in out)
     assert keys == ["STARTUP#s1|PROFILE", "STARTUP#s2|PROFILE"]
+
+
+def test_the_environment_failure_bucket_is_read_without_an_option(aws, tmp_path) -> None:
+    # GIVEN Lambda's record in the failure bucket the environment names (AUXEIRA_FAILURES_ROOT)
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="failures")
+    key = lambda_key("shardId-000000000001")
+    S3Objects(s3, "failures").put(key, orjson.dumps(aws_document([kinesis_record(envelope())], "auxeira-cache-prod")))
+    env = Environment(
+        name="prod", clients=ClientFactory(region="us-east-1"), lake_root=str(tmp_path), failures_root="s3://failures"
+    )
+    # WHEN listed with no --failures
+    listing = Dlq.of(env).listing()
+    # THEN the record is there, named by the bucket
+    assert [(i.id, i.consumer) for i in listing.items] == [(f"s3://failures/{key}", "cache")]
