@@ -10,9 +10,24 @@ Design notes where the seeds are silent:
 * Chatbot conversations get a ``META`` header item beside their ``MESSAGE#`` items, so
   a conversation can be counted without scanning its messages.
 * TTL (``ttl``, epoch seconds) on chatbot messages, notifications and sessions.
+
+Who an item is about (the right to be forgotten, ``auxeira erase``): every entity with
+an attribute naming a user declares it in ``subject_attrs`` and how erasing that user
+treats the item (``erasure``). The rule: an item is **owned** when the user's id is part
+of its key or the item only makes sense for that person (their profile, sessions,
+notifications, registrations, conversations, assessments, matches, memberships, assistant
+data): it is deleted. It is **shared** when others still need it (an activity or a
+document of a startup, a submission, a partner activation, a loan and its participants,
+an organization, an invitation, a team report): it stays, the user's ids become a keyed
+pseudonym and the pii paths about that user (``pii_subject``) are tokenized or blanked.
+A shared entity never has a subject attribute in its key (a key cannot be rewritten);
+``tests/unit/schemas/test_ownership.py`` checks that, and that no entity with a
+user-id-like attribute forgets to declare it.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from schemas import entities as m
 from schemas.tables import EntitySpec, Gsi, KeyStyle, TableSpec, resolve_table
@@ -21,6 +36,8 @@ __all__ = ["ENTITIES", "TABLES", "entity", "resolve", "table", "table_of_entity"
 
 S, N = "S", "N"
 _STARTUP = {"startup_id": "startup"}
+#: The user an owned item is about (``subject_attrs`` + ``erasure``), by attribute name.
+_OWNED_BY_USER: dict[str, Any] = {"subject_attrs": ("user_id",), "erasure": "owned"}
 
 
 def _pk_sk(name: str, *entities: EntitySpec, gsis: tuple[Gsi, ...] = (), ttl: str | None = None) -> TableSpec:
@@ -37,6 +54,7 @@ AUXEIRA_TABLES: tuple[TableSpec, ...] = (
             sk="PROFILE",
             secret=("password_hash", "mfa_secret"),
             pii=("email", "full_name", "phone_number", "linkedin_url", "twitter_handle", "profile_photo_url"),
+            **_OWNED_BY_USER,
         ),
         gsis=(
             Gsi("EmailIndex", ("email", S)),
@@ -74,6 +92,9 @@ AUXEIRA_TABLES: tuple[TableSpec, ...] = (
             sk="ACTIVITY#{timestamp}#{activity_id}",
             pii=("ip_address", "user_agent", "location"),
             parents={"startup_id": "startup", "user_id": "user"},
+            subject_attrs=("user_id",),
+            erasure="shared",
+            pii_subject="user_id",
         ),
         gsis=(
             Gsi("UserActivityIndex", ("user_id", S), ("SK", S)),
@@ -82,7 +103,15 @@ AUXEIRA_TABLES: tuple[TableSpec, ...] = (
     ),
     _pk_sk(
         "documents",
-        EntitySpec("document", m.Document, pk="STARTUP#{startup_id}", sk="DOCUMENT#{document_id}", parents=_STARTUP),
+        EntitySpec(
+            "document",
+            m.Document,
+            pk="STARTUP#{startup_id}",
+            sk="DOCUMENT#{document_id}",
+            parents=_STARTUP,
+            subject_attrs=("user_id", "shared_with"),
+            erasure="shared",
+        ),
         gsis=(Gsi("DocumentTypeIndex", ("document_type", S), ("SK", S)),),
     ),
     _pk_sk(
@@ -93,6 +122,7 @@ AUXEIRA_TABLES: tuple[TableSpec, ...] = (
             pk="CONVERSATION#{conversation_id}",
             sk="META",
             parents=_STARTUP,
+            **_OWNED_BY_USER,
         ),
         EntitySpec(
             "chatbot_message",
@@ -100,6 +130,7 @@ AUXEIRA_TABLES: tuple[TableSpec, ...] = (
             pk="CONVERSATION#{conversation_id}",
             sk="MESSAGE#{message_timestamp}#{message_id}",
             parents=_STARTUP,
+            **_OWNED_BY_USER,
         ),
         gsis=(Gsi("StartupConversationIndex", ("startup_id", S), ("SK", S)),),
         ttl="ttl",
@@ -107,7 +138,13 @@ AUXEIRA_TABLES: tuple[TableSpec, ...] = (
     _pk_sk(
         "activity-submissions",
         EntitySpec(
-            "activity_submission", m.ActivitySubmission, pk="SUBMISSION#{submission_id}", sk="META", parents=_STARTUP
+            "activity_submission",
+            m.ActivitySubmission,
+            pk="SUBMISSION#{submission_id}",
+            sk="META",
+            parents=_STARTUP,
+            subject_attrs=("user_id",),
+            erasure="shared",
         ),
         gsis=(
             Gsi("StartupSubmissionIndex", ("startup_id", S), ("submitted_at", S)),
@@ -116,7 +153,14 @@ AUXEIRA_TABLES: tuple[TableSpec, ...] = (
     ),
     _pk_sk(
         "peer-assessments",
-        EntitySpec("peer_assessment", m.PeerAssessment, pk="SUBMISSION#{submission_id}", sk="ASSESSMENT#{assessor_id}"),
+        EntitySpec(
+            "peer_assessment",
+            m.PeerAssessment,
+            pk="SUBMISSION#{submission_id}",
+            sk="ASSESSMENT#{assessor_id}",
+            subject_attrs=("assessor_id",),
+            erasure="owned",
+        ),
         gsis=(Gsi("AssessorIndex", ("assessor_id", S), ("SK", S)),),
     ),
     _pk_sk(
@@ -132,6 +176,7 @@ AUXEIRA_TABLES: tuple[TableSpec, ...] = (
             pk="EVENT#{event_id}",
             sk="REGISTRATION#{user_id}",
             parents={"event_id": "event"},
+            **_OWNED_BY_USER,
         ),
         gsis=(Gsi("UserRegistrationIndex", ("user_id", S), ("SK", S)),),
     ),
@@ -151,13 +196,21 @@ AUXEIRA_TABLES: tuple[TableSpec, ...] = (
             sk="ACTIVATION#{activation_id}",
             secret=("redemption_code",),
             parents={"partner_id": "partner", "startup_id": "startup"},
+            subject_attrs=("user_id",),
+            erasure="shared",
         ),
         gsis=(Gsi("StartupActivationIndex", ("startup_id", S), ("activated_at", S)),),
     ),
     _pk_sk(
         "investor-matches",
         EntitySpec(
-            "investor_match", m.InvestorMatch, pk="STARTUP#{startup_id}", sk="MATCH#{investor_id}", parents=_STARTUP
+            "investor_match",
+            m.InvestorMatch,
+            pk="STARTUP#{startup_id}",
+            sk="MATCH#{investor_id}",
+            parents=_STARTUP,
+            subject_attrs=("investor_id",),
+            erasure="owned",
         ),
         gsis=(Gsi("InvestorMatchIndex", ("investor_id", S), ("match_score", N)),),
     ),
@@ -168,7 +221,11 @@ AUXEIRA_TABLES: tuple[TableSpec, ...] = (
     _pk_sk(
         "notifications",
         EntitySpec(
-            "notification", m.Notification, pk="USER#{user_id}", sk="NOTIFICATION#{created_on}#{notification_id}"
+            "notification",
+            m.Notification,
+            pk="USER#{user_id}",
+            sk="NOTIFICATION#{created_on}#{notification_id}",
+            **_OWNED_BY_USER,
         ),
         ttl="ttl",
     ),
@@ -182,12 +239,13 @@ AUXEIRA_TABLES: tuple[TableSpec, ...] = (
             secret=("session_token",),
             pii=("ip_address",),
             parents={"user_id": "user"},
+            **_OWNED_BY_USER,
         ),
         ttl="ttl",
     ),
     _pk_sk(
         "user-startup-mapping",
-        EntitySpec("user_startup", m.UserStartup, pk="USER#{user_id}", sk="STARTUP#{startup_id}"),
+        EntitySpec("user_startup", m.UserStartup, pk="USER#{user_id}", sk="STARTUP#{startup_id}", **_OWNED_BY_USER),
         gsis=(Gsi("StartupUserIndex", ("startup_id", S), ("user_id", S)),),
     ),
     _pk_sk(
@@ -209,6 +267,8 @@ LENDING_TABLES: tuple[TableSpec, ...] = (
             sk="META",
             secret=("disbursement_account",),
             parents={"startup_id": "startup", "borrower_id": "user"},
+            subject_attrs=("borrower_id",),
+            erasure="shared",
         ),
         gsis=(
             Gsi("StartupLoanIndex", ("startup_id", S), ("created_at", S)),
@@ -225,6 +285,9 @@ LENDING_TABLES: tuple[TableSpec, ...] = (
             secret=("invitation_token",),
             pii=("lender_email", "message"),
             parents={"loan_id": "loan"},
+            subject_attrs=("lender_id", "invited_by"),
+            erasure="shared",
+            pii_subject="lender_id",
         ),
         gsis=(
             Gsi("LenderEmailIndex", ("lender_email", S), ("status", S)),
@@ -233,6 +296,17 @@ LENDING_TABLES: tuple[TableSpec, ...] = (
         ),
     ),
 )
+
+# Who each item of the organizations table is about: a member and a user's GitHub data are
+# that person's; an organization (its owner), an invitation (who sent it) and a team report
+# (its members' risks) are the team's.
+_ORG_SUBJECTS: dict[str, dict[str, Any]] = {
+    "organization": {"subject_attrs": ("ownerId",), "erasure": "shared"},
+    "member": {"subject_attrs": ("userId",), "erasure": "owned"},
+    "invitation": {"subject_attrs": ("invitedBy",), "erasure": "shared"},
+    "github_data": {"subject_attrs": ("userId",), "erasure": "owned"},
+    "team_report": {"subject_attrs": ("burnoutRisks[].userId",), "erasure": "shared"},
+}
 
 ORGANIZATIONS = TableSpec(
     name="organizations",
@@ -250,6 +324,7 @@ ORGANIZATIONS = TableSpec(
             tenant_attr="organizationId",
             secret=secret,
             pii=pii,
+            **_ORG_SUBJECTS[name],
         )
         for name, model, sk, type_value, secret, pii in (
             ("organization", m.Organization, "ORG#{organizationId}", "ORGANIZATION", (), ()),
@@ -276,6 +351,8 @@ ASSISTANT_TABLES: tuple[TableSpec, ...] = (
                 tenant_attr="userId",
                 secret=("refreshToken",),
                 pii=("email", "firstName", "lastName"),
+                subject_attrs=("userId",),
+                erasure="owned",
             ),
         ),
         gsis=(Gsi("EmailIndex", ("email", S)),),
@@ -286,7 +363,15 @@ ASSISTANT_TABLES: tuple[TableSpec, ...] = (
         physical="ai-assistant-{name}-{env}",
         hash_key="userId",
         range_key="documentId",
-        entities=(EntitySpec("assistant_document", m.AssistantDocument, tenant_attr="userId"),),
+        entities=(
+            EntitySpec(
+                "assistant_document",
+                m.AssistantDocument,
+                tenant_attr="userId",
+                subject_attrs=("userId",),
+                erasure="owned",
+            ),
+        ),
         gsis=(Gsi("StatusIndex", ("status", S), ("uploadDate", S)),),
     ),
 )

@@ -106,6 +106,9 @@ class LakeLayout:
         redriven: dead letters and failure records after a redrive, with their outcome.
         curated, current: the Glue jobs' Parquet tables.
         state: the lake jobs' own bookkeeping (processed objects).
+        erasures: the right to be forgotten's own records: the erasure ledger (keyed
+            hashes of erased subjects and items, read by replay and redrive), the
+            hash-chained erasure records, and the plans of erasures in progress.
     """
 
     raw: str = "raw/events"
@@ -115,6 +118,7 @@ class LakeLayout:
     curated: str = "curated"
     current: str = "current"
     state: str = "_state"
+    erasures: str = "_erasures"
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,17 @@ MAPPINGS: tuple[MappingSpec, ...] = (
         batch_size=2500,
         parallelization_factor=1,
         maximum_batching_window_seconds=5,
+    ),
+    # The raw archive: each shard read in order (its exactly-once rule needs a batch to
+    # hold every record of its shard between its first and last), big batches and a
+    # minute's window, so an hour's folder holds tens of objects per shard, not thousands.
+    MappingSpec(
+        "archiver",
+        "consumers.handlers.archiver.handler",
+        "kinesis",
+        batch_size=2500,
+        parallelization_factor=1,
+        maximum_batching_window_seconds=60,
     ),
 )
 

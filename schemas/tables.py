@@ -19,7 +19,7 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from schemas.entities.base import EntityModel
 from schemas.errors import PoisonRecordError, UnknownTableError
@@ -65,6 +65,16 @@ class EntitySpec:
         pii: dotted paths of personal data (kept, but marked for erasure and masking).
         parents: attribute -> entity it points at (``{"startup_id": "startup"}``), for
             denormalised counters.
+        subject_attrs: attributes naming a user (a data subject of the right to be
+            forgotten): ``user_id``, ``assessor_id``, ``lender_id``, ``userId``...; a list
+            attribute holds user ids as members, ``a[].b`` is ``b`` in each map of list ``a``.
+        erasure: what erasing a subject named by ``subject_attrs`` does to an item:
+            ``owned`` (the item only makes sense for that person: deleted) or ``shared``
+            (kept for others: the subject's ids become a keyed pseudonym, the pii paths
+            about the subject are tokenized or blanked). None when no attribute names a user.
+        pii_subject: the subject attribute whose person the ``pii`` paths describe (an
+            activity's ``ip_address`` is its ``user_id``'s); None when the pii is nobody
+            the subject attributes name (an invitation's ``email`` is the invitee's).
     """
 
     name: str
@@ -76,6 +86,15 @@ class EntitySpec:
     secret: tuple[str, ...] = ()
     pii: tuple[str, ...] = ()
     parents: Mapping[str, str] = field(default_factory=dict)
+    subject_attrs: tuple[str, ...] = ()
+    erasure: Literal["owned", "shared"] | None = None
+    pii_subject: str | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.subject_attrs) != (self.erasure is not None):
+            raise ValueError(f"{self.name}: subject_attrs and erasure are declared together, or neither")
+        if self.pii_subject is not None and self.pii_subject not in self.subject_attrs:
+            raise ValueError(f"{self.name}: pii_subject {self.pii_subject!r} is not one of its subject_attrs")
 
     @property
     def sk_prefix(self) -> str | None:

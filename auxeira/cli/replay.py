@@ -29,7 +29,13 @@ _COUNTS = ("read", "applied", "stale", "skipped", "retried", "poison", "dead_let
 
 def replay(
     ctx: typer.Context,
-    projection: Annotated[str, typer.Option("--projection", help="cache, search, counters (comma-separated), or all.")],
+    projection: Annotated[
+        str,
+        typer.Option(
+            "--projection",
+            help="cache, search, counters, archive (comma-separated), or all (the three state projections).",
+        ),
+    ],
     start: Annotated[str, typer.Option("--from", help="Start of the window: an ISO time (UTC if no zone).")],
     end: Annotated[str | None, typer.Option("--to", help="End of the window (default: now).")] = None,
     source: Annotated[

@@ -22,6 +22,12 @@ skipped; a failure record also when its poison records became dead letters of th
 (each record is then in exactly one place), and never while a record of it is missing or
 merely failed. Because every sink is idempotent and every move writes before it deletes,
 a redrive killed at any point and run again ends in the same state.
+
+**Erased subjects stay erased**: when the lake's erasure ledger holds anyone
+(:mod:`auxeira.operations.erase_guard`), an item's records pass its guard before delivery:
+records of an erased owned item are not redriven, records of a shared item go scrubbed.
+The item is first rewritten in place without them (so its ``redriven/`` copy never holds
+them either); an item left with no record is ``skipped`` and archived with that note.
 """
 
 from __future__ import annotations
@@ -31,10 +37,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from auxeira.operations.dlq_items import DEAD_LETTER, UNREADABLE, DlqItem, Stores
 from auxeira.operations.dlq_letters import archive, archive_key, label_of, relabel, settle
 from auxeira.operations.dlq_streams import Fetched, RangeReader
-from auxeira.operations.environment import CONSUMERS
+from auxeira.operations.environment import ARCHIVER, CONSUMERS
+from auxeira.operations.erase_guard import ErasureGuard, load_guard
 from auxeira.runtime.handlers import Handler
 from auxeira.runtime.observability import BatchObserver, BatchReport
 from auxeira.runtime.sinks import BatchStats
@@ -47,7 +56,7 @@ OUTCOMES = (APPLIED, STALE, SKIPPED, STILL_POISON, FAILED, GONE)
 PROBLEMS = frozenset({STILL_POISON, FAILED})
 _DONE = frozenset({APPLIED, STALE, SKIPPED})
 #: The events consumers an environment can build a handler for.
-_EVENT_CONSUMERS = frozenset(CONSUMERS)
+_EVENT_CONSUMERS = frozenset((*CONSUMERS, ARCHIVER))
 
 #: ``(consumer, observer) -> handler``: ``router`` for table streams, else an events consumer.
 HandlerFactory = Callable[[str, BatchObserver], Handler]
@@ -124,6 +133,8 @@ class Redriver:
     Args:
         handlers: builds a consumer's handler (the environment's, as deployed).
         reader: reads a failure record's range back from its stream.
+        guard: the erasure ledger's guard; True (the default): read from the lake
+            (``stores.lake``) on first use; None: no guard.
         give_up_after: consecutive failures of one consumer after which its remaining
             items are not attempted (a sink still down would fail each after a timeout).
         clock: now, in UTC (tests inject one).
@@ -136,8 +147,10 @@ class Redriver:
         reader: RangeReader,
         give_up_after: int = 5,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        guard: ErasureGuard | bool | None = True,
     ):
         self.stores = stores
+        self._guard = guard
         self.handlers = handlers
         self.reader = reader
         self.give_up_after = give_up_after
@@ -145,8 +158,16 @@ class Redriver:
         self._built: dict[str, tuple[Handler, list[BatchReport]]] = {}
         self._failing: dict[str, int] = {}
 
+    @property
+    def guard(self) -> ErasureGuard | None:
+        """The erasure ledger's guard (read once; raises ValueError for an S3 lake without the key)."""
+        if self._guard is True:
+            self._guard = load_guard(self.stores.lake)
+        return self._guard if isinstance(self._guard, ErasureGuard) else None
+
     def plan(self, items: Iterable[DlqItem]) -> list[Step]:
         """The steps, oldest first; a failure record without payload is read from its stream now."""
+        _ = self.guard  # a lake that holds erasures and no key to read them: refused before anything moves
         ordered = sorted(items, key=lambda i: (i.time or datetime.min.replace(tzinfo=UTC), i.shard_id, _int(i)))
         return [
             Step(i, self.stores.id_of(i.store, archive_key(i)), None if i.records is not None else self.reader.fetch(i))
@@ -177,6 +198,18 @@ class Redriver:
         return self._deliver(item, records, fetched)
 
     def _deliver(self, item: DlqItem, records: list[dict[str, Any]], fetched: Fetched | None) -> Result:
+        guard = self.guard
+        if guard is not None:
+            allowed = guard.records(records)
+            if len(allowed) != len(records) or any(a is not r for a, r in zip(allowed, records)):
+                _strip_erased(item, allowed)
+                records = allowed
+            if not records:
+                note = "every record is of an erased subject: not redriven"
+                result = _result(item, SKIPPED, note=note)
+                entry = {"outcome": SKIPPED, "counts": {}, "note": note, "dead_letters": []}
+                result.moved_to = archive(self.stores, item, {**entry, "redriven_at": self.clock().isoformat()})
+                return result
         sent = [relabel(r, label_of(item)) for r in records] if item.consumer == "counters" else records
         started = self.clock()
         call = self._invoke(item.consumer, sent)
@@ -246,3 +279,16 @@ def _int(item: DlqItem) -> int:
         return int(item.first_sequence)
     except ValueError:
         return 0
+
+
+def _strip_erased(item: DlqItem, kept: list[dict[str, Any]]) -> None:
+    """Rewrite the item in place with only ``kept`` records (erased subjects' records out), so
+    neither the item nor its archived copy holds them (one atomic put)."""
+    doc = orjson.loads(item.store.get(item.key))
+    if item.kind == DEAD_LETTER:
+        doc["record"] = kept[0] if kept else {"erased": "the record was of an erased subject"}
+    else:
+        info = "KinesisBatchInfo" if "KinesisBatchInfo" in doc else "DDBStreamBatchInfo"
+        doc[info] = {**doc.get(info, {}), "batchSize": len(kept)}
+        doc["payload"] = orjson.dumps({"Records": kept}).decode()
+    item.store.put(item.key, orjson.dumps(doc, option=orjson.OPT_INDENT_2))

@@ -17,17 +17,21 @@ from typing import Any
 from auxeira.runtime.checkpoints import Checkpoints
 from auxeira.runtime.clients import CALLER_RETRIES, ClientFactory
 from auxeira.runtime.dead_letters import DeadLetterStore
+from auxeira.runtime.epochs import EpochGuard, EpochRecords
 from auxeira.runtime.failure_records import FailureRecords
 from auxeira.runtime.handlers import Handler
 from auxeira.runtime.objects import ObjectStore, object_store
 from auxeira.runtime.observability import BatchObserver
-from schemas.resources import CHECKPOINTS_TABLE, COUNTERS_TABLE, REGISTRY, Registry
+from schemas.resources import CHECKPOINTS_TABLE, COUNTERS_TABLE, LAKE, REGISTRY, Registry
 from schemas.tables import TableSpec
 
-__all__ = ["CONSUMERS", "Environment"]
+__all__ = ["ARCHIVER", "CONSUMERS", "Environment"]
 
 #: The consumers of the events stream an operation can drive, in the order they are listed.
 CONSUMERS = ("cache", "search", "counters")
+#: The raw archive's consumer: not a projection of state (nothing to verify or mark built),
+#: but replayable from Kinesis like one (``auxeira replay --projection archive``).
+ARCHIVER = "archiver"
 
 
 @dataclass
@@ -41,6 +45,8 @@ class Environment:
         redis_url, redis_auth_token: the cache (None: the cache cannot be reached from here).
         opensearch_url: the search cluster; None with ``search_path`` for the embedded index.
         search_path: the embedded index file (local only).
+        failures_root: the mappings' failure bucket (``s3://...``); None: the lake's
+            ``failures/`` prefix, where the local runner writes them.
     """
 
     name: str
@@ -50,6 +56,7 @@ class Environment:
     redis_auth_token: str | None = None
     opensearch_url: str | None = None
     search_path: str | None = None
+    failures_root: str | None = None
     registry: Registry = REGISTRY
     _sinks: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
@@ -97,6 +104,18 @@ class Environment:
     def failure_records(self) -> FailureRecords:
         return FailureRecords(self.objects)
 
+    @cached_property
+    def failure_objects(self) -> ObjectStore:
+        """Where the mappings' on-failure records are: the failure bucket, else the lake."""
+        if not self.failures_root:
+            return self.objects
+        return object_store(self.failures_root, self.s3 if self.failures_root.startswith("s3://") else None)
+
+    def mapping_failures_prefix(self, mapping_uuid: str) -> str:
+        """The prefix of one mapping's on-failure records in :attr:`failure_objects`."""
+        root = "" if self.failures_root else f"{LAKE.failures}/"
+        return f"{root}aws/lambda/{mapping_uuid}/"
+
     # -- sinks and handlers, as the deployed functions build them ------------------------
 
     def sink(self, consumer: str) -> Any:
@@ -127,7 +146,11 @@ class Environment:
 
             client = self.clients.client("dynamodb", config=CALLER_RETRIES)
             return DynamoCounterSink(client, COUNTERS_TABLE.physical_name(self.name))
-        raise ValueError(f"no consumer {consumer!r}; choose one of {', '.join(CONSUMERS)}")
+        if consumer == ARCHIVER:
+            from consumers.sinks.archive import ArchiveSink
+
+            return ArchiveSink(self.objects)
+        raise ValueError(f"no consumer {consumer!r}; choose one of {', '.join((*CONSUMERS, ARCHIVER))}")
 
     def handler(self, consumer: str, observer: BatchObserver | None = None, **options: Any) -> Handler:
         """The consumer's Lambda-shaped handler over this environment's sink and dead letters.
@@ -136,9 +159,15 @@ class Environment:
             options: passed to the handler factory (a replay passes its shifted ``clock``,
                 so a record's age counts from when the replay began).
         """
-        from consumers.handlers import cache, counters, search
+        from consumers.handlers import archiver, cache, counters, search
 
         sink, letters = self.sink(consumer), self.dead_letters()
+        if consumer == ARCHIVER:
+            # The archive has no epoch: its objects are named by what they hold, and a
+            # record some object covers is stale whatever store wrote it.
+            options.pop("epochs", None)
+            return archiver.build_handler(sink, letters, observer=observer, **options)
+        options.setdefault("epochs", EpochGuard(consumer, sink, EpochRecords(self.dynamodb, self.checkpoint_table)))
         if consumer == "cache":
             return cache.build_handler(sink, letters, observer=observer, **options)
         if consumer == "search":

@@ -33,6 +33,17 @@ Steps, in order:
 5. a replay of the stream's whole history (from before its creation, no end, nothing
    trimmed yet) that dead-lettered nothing marks each store built (a new epoch, see
    :mod:`auxeira.runtime.epochs`), which clears ``auxeira status``' reset alarm.
+
+**The raw archive replays too** (``--projection archive``, from Kinesis only): the
+archiver's handler names objects by shard and sequence range and writes only records no
+object covers, so replaying a window it already holds writes nothing, and replaying one
+it lost writes each record once. Replaying the lake into itself is refused.
+
+**Erased subjects stay erased**: when the lake's erasure ledger holds anyone
+(:mod:`auxeira.operations.erase_guard`), every handler is fed through the ledger's guard:
+records of an erased owned item are skipped (counted as ``erased_skipped``), records of a
+shared item arrive scrubbed as the erasure left the item. A cache tombstone would refuse
+only the first seven days of stale writes, and a wiped store has none.
 """
 
 from __future__ import annotations
@@ -43,7 +54,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from auxeira.operations.environment import Environment
+from auxeira.operations.environment import ARCHIVER, Environment
+from auxeira.operations.erase_guard import ErasureGuard, guarded, load_guard
 from auxeira.operations.replay_runner import FiledAs, replay_clock, throttled
 from auxeira.operations.replay_sources import TrackedSource, open_source
 from auxeira.operations.replay_window import StreamRetention, Window, choose_source, stream_retention
@@ -57,31 +69,52 @@ from producers.synthetic.ratelimit import TokenBucket
 from schemas.resources import mapping
 
 __all__ = [
+    "ARCHIVE",
     "ProjectionSummary",
     "ReplayRequest",
     "ReplayResult",
     "projections_of",
+    "refuse_archive_from_lake",
     "replay",
     "resolve_source",
 ]
 
+#: The raw archive's projection name (its consumer: the archiver).
+ARCHIVE = "archive"
 #: The consumer (handler and mapping spec) behind each projection name.
-_HANDLERS = {"cache": "cache", "search": "search", "counters": "counters"}
+_HANDLERS = {"cache": "cache", "search": "search", "counters": "counters", ARCHIVE: ARCHIVER}
+#: What ``--projection all`` means: the projections of state (the archive is named on its own).
+_ALL = ("cache", "search", "counters")
 
 
 def projections_of(text: str) -> tuple[str, ...]:
-    """``cache``, ``search``, ``counters`` or ``all`` (comma-separated names too) -> projection names.
+    """``cache``, ``search``, ``counters``, ``archive`` or ``all`` (comma-separated names too)
+    -> projection names; ``all`` is the three projections of state, not the archive.
 
     Raises:
         ValueError: a name that is no projection.
     """
     names = [n.strip() for n in text.split(",") if n.strip()]
     if names == ["all"]:
-        return tuple(_HANDLERS)
+        return _ALL
     unknown = [n for n in names if n not in _HANDLERS]
     if unknown or not names:
         raise ValueError(f"--projection must be {', '.join(_HANDLERS)} or all, got {text!r}")
     return tuple(dict.fromkeys(names))
+
+
+def refuse_archive_from_lake(projections: Sequence[str], source: str | None) -> None:
+    """The archive is replayed from Kinesis only: the lake's copy of a window *is* the archive.
+
+    Raises:
+        ValueError: ``archive`` asked for with the lake as the source (asked for, or the
+            only one left that holds the window).
+    """
+    if ARCHIVE in projections and source == "lake":
+        raise ValueError(
+            "--projection archive replays Kinesis into the lake's raw archive; reading the window from the lake "
+            "would replay the archive into itself (if Kinesis no longer holds the window, the archive already does)"
+        )
 
 
 @dataclass(frozen=True)
@@ -90,6 +123,8 @@ class ReplayRequest:
     window: Window
     source: str | None = None  # None: whichever still holds the window
     rate: float | None = None  # records per second into each projection
+    #: the lake's pii key, which the erasure ledger's hashes are keyed with (None: the local lake's)
+    erasure_key: bytes | None = None
 
 
 @dataclass
@@ -109,6 +144,8 @@ class ProjectionSummary:
     restarted: bool = False
     #: the store was marked built (a replay of the whole history into it; see ``status``)
     marked_built: bool = False
+    #: records of erased subjects' items not delivered (the erasure ledger)
+    erased_skipped: int = 0
 
 
 @dataclass
@@ -154,9 +191,16 @@ Progress = Callable[[dict[str, tuple[float, ProjectionSummary]]], None]
 
 
 def resolve_source(env: Environment, request: ReplayRequest, now: datetime) -> tuple[str, StreamRetention | None]:
-    """(``kinesis`` or ``lake``, the stream's retention) for the request's window."""
+    """(``kinesis`` or ``lake``, the stream's retention) for the request's window.
+
+    Raises:
+        ValueError: no source holds the window, or the archive would be replayed from the lake.
+    """
+    refuse_archive_from_lake(request.projections, request.source)
     retention = stream_retention(env.kinesis, env.stream_name, now)
-    return choose_source(request.source, request.window, retention, lake_available=True), retention
+    source = choose_source(request.source, request.window, retention, lake_available=True)
+    refuse_archive_from_lake(request.projections, source)
+    return source, retention
 
 
 def replay(
@@ -183,8 +227,9 @@ def replay(
     end = request.window.bounded(now)
     stats = StatsObserver(then=observer or quiet_observer)
     checkpoints = env.checkpoints()
+    guard = load_guard(env.objects, request.erasure_key)
     runs = [
-        _start(env, p, request, source, retention, end, checkpoints, stats, owner or runner_name(), started)
+        _start(env, p, request, source, retention, end, checkpoints, stats, owner or runner_name(), started, guard)
         for p in request.projections
     ]
     if all(run.summary.resumed_shards and run.finished() for run in runs):
@@ -218,6 +263,7 @@ def _start(
     stats: StatsObserver,
     owner: str,
     started: float,
+    guard: ErasureGuard | None = None,
 ) -> _Run:
     consumer = request.window.consumer(projection)
     summary = ProjectionSummary(projection, consumer)
@@ -233,6 +279,8 @@ def _start(
     clock = replay_clock(request.window.start.timestamp(), started)
     # The handler gives a failing record up by its age too: on the replay's clock, not the wall's.
     handler: Handler = env.handler(name, stats, clock=clock)
+    if guard is not None:
+        handler = guarded(handler, guard, on_skip=lambda n: _add_skipped(summary, n))
     if request.rate:
         handler = throttled(handler, TokenBucket(request.rate, burst=max(1.0, request.rate / 10)))
     runner = LocalEventSourceMapping(
@@ -246,6 +294,10 @@ def _start(
         clock=clock,
     )
     return _Run(summary, source, runner)
+
+
+def _add_skipped(summary: ProjectionSummary, n: int) -> None:
+    summary.erased_skipped += n
 
 
 def _restart(runs: Sequence[_Run]) -> None:
@@ -263,8 +315,11 @@ def _restart(runs: Sequence[_Run]) -> None:
 def _mark_built(env: Environment, store: str) -> bool:
     """Record that ``store`` holds a complete build again (clears ``status``' reset alarm).
 
-    Only a store that keeps an epoch marker can be marked (every deployed sink does).
+    Only a store that keeps an epoch marker can be marked (every deployed sink does; the
+    archive keeps none).
     """
+    if store == ARCHIVE:
+        return False
     if not hasattr(env.sink(store), "write_epoch"):
         return False
     mark_store_built(env, store, by="replay")

@@ -20,7 +20,7 @@ Optional capabilities, found by ``isinstance`` on the protocols: :class:`Readabl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
@@ -74,9 +74,17 @@ class Readable(Protocol):
 
 @runtime_checkable
 class Erasable(Protocol):
-    """A sink that can remove every entry of one data subject (the right to be forgotten)."""
+    """A sink that can forget an erased item's tombstone (the right to be forgotten).
 
-    def erase(self, tenant: str, entity: str, keys: Iterable[str]) -> int: ...
+    An erasure removes an item through the ordinary path: its delete reaches the sink like
+    any other and leaves a tombstone, which names the item's key so that a late stale
+    change cannot bring it back. Once that delete is applied nothing the live path delivers
+    can need the tombstone (replays and redrives are kept out by the erasure ledger), and
+    ``forget_tombstone`` removes it: the entry at ``address`` (the sink's own ``get``
+    address), only if it is a tombstone, atomically, never a live entry. True if removed.
+    """
+
+    def forget_tombstone(self, *address: str) -> bool: ...
 
 
 @dataclass

@@ -69,6 +69,14 @@ class InMemoryCacheSink:
             ttl_ms=ttl_ms,
         )
 
+    def forget_tombstone(self, redis_key: str) -> bool:
+        """Delete the entry under ``redis_key`` if it is a tombstone (``Erasable``)."""
+        stored = self._live(redis_key)
+        if stored is None or stored.state is not None:
+            return False
+        del self._data[redis_key]
+        return True
+
     def scan_keys(self, tenant: str | None = None) -> Iterator[str]:
         """Every unexpired cache key (of one tenant)."""
         prefix = tenant_prefix(self.namespace, tenant)

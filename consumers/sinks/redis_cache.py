@@ -25,6 +25,7 @@ from hiredis import pack_command
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
 
 from auxeira.runtime.clients import redis_client
+from auxeira.runtime.epochs import Epoch
 from auxeira.runtime.sinks import APPLIED, STALE, Outcome
 from consumers.projections.cache import tenant_prefix
 from consumers.projections.mutations import MAX_VERSION, CacheDelete, CacheMutation, CacheSet
@@ -66,6 +67,8 @@ _SHA = hashlib.sha1(CAS_SCRIPT.encode()).hexdigest()
 # (key, padded version, "s" | "d", state, tombstone TTL ms)
 _Command = tuple[str, str, str, bytes, str]
 _UNAVAILABLE = (ConnectionError, TimeoutError)  # BusyLoadingError is a ConnectionError
+#: Deletes a key only if it holds a tombstone (field ``t`` is "1").
+_FORGET_TOMBSTONE = "if redis.call('HGET', KEYS[1], 't') == '1' then return redis.call('DEL', KEYS[1]) end return 0"
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 
@@ -160,6 +163,14 @@ class RedisCacheSink:
             ttl_ms=pttl if pttl >= 0 else None,
         )
 
+    def forget_tombstone(self, redis_key: str) -> bool:
+        """Delete the entry under ``redis_key`` if it is a tombstone (:class:`auxeira.runtime.sinks.Erasable`):
+        checked and deleted in one script, so a live entry written meanwhile is never removed."""
+        try:
+            return bool(self.client.eval(_FORGET_TOMBSTONE, 1, redis_key))
+        except _UNAVAILABLE as exc:
+            raise RetryableSinkError(f"redis cache unavailable: {exc}") from exc
+
     def scan_keys(self, tenant: str | None = None) -> Iterator[str]:
         """Every cache key (of one tenant), each once; SCAN, so Redis is never blocked."""
         match = _GLOB_SPECIAL.sub(r"\\\1", tenant_prefix(self.namespace, tenant)) + "*"
@@ -172,6 +183,30 @@ class RedisCacheSink:
                     yield key
         except _UNAVAILABLE as exc:
             raise RetryableSinkError(f"redis cache unavailable: {exc}") from exc
+
+    # -- the store's epoch marker (auxeira.runtime.epochs) ---------------------------
+
+    @property
+    def epoch_key(self) -> str:
+        """``aux:{env}:__epoch__``: in the environment's namespace, so it goes when the
+        namespace goes, and under no tenant's prefix, so a tenant's scan never lists it."""
+        return f"aux:{self.namespace}:__epoch__"
+
+    def read_epoch(self) -> Epoch | None:
+        try:
+            raw = self.client.get(self.epoch_key)
+        except _UNAVAILABLE as exc:
+            raise RetryableSinkError(f"redis cache unavailable: {exc}") from exc
+        return None if raw is None else Epoch.from_json(raw)
+
+    def write_epoch(self, epoch: Epoch, *, only_if_absent: bool = False) -> Epoch:
+        try:
+            if self.client.set(self.epoch_key, epoch.to_json(), nx=only_if_absent):
+                return epoch
+            raw = self.client.get(self.epoch_key)
+        except _UNAVAILABLE as exc:
+            raise RetryableSinkError(f"redis cache unavailable: {exc}") from exc
+        return epoch if raw is None else Epoch.from_json(raw)
 
     # -- I/O helpers ----------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from auxeira.runtime.epochs import Epoch
 from consumers.projections.search import SearchMutation, UpsertDoc
 from consumers.sinks.search_base import (
     APPLIED,
@@ -265,6 +266,40 @@ class EmbeddedSearchSink(SearchSink):
             return None
         tenant, version, body = row
         return StoredDoc(index, doc_id, tenant, int(version), None if body is None else orjson.loads(body))
+
+    def forget_tombstone(self, index: str, doc_id: str) -> bool:
+        """Delete the document if it is a tombstone (``Erasable``): a row without body, which
+        has no full-text row; one statement, so a live document is never removed."""
+        cursor = self.conn.execute("DELETE FROM docs WHERE idx = ? AND doc_id = ? AND body IS NULL", (index, doc_id))
+        return cursor.rowcount > 0
+
+    def live_docs(self, index: str) -> Iterator[tuple[str, str, int]]:
+        """``(doc_id, tenant, order)`` of every live document of one index, a page at a time
+        (the drift check looks for documents whose item is gone)."""
+        last = 0
+        while True:
+            rows = self.conn.execute(
+                "SELECT id, doc_id, tenant, version FROM docs WHERE idx = ? AND body IS NOT NULL AND id > ? "
+                "ORDER BY id LIMIT 1000",
+                (index, last),
+            ).fetchall()
+            if not rows:
+                return
+            for _id, doc_id, tenant, version in rows:
+                yield doc_id, tenant, int(version)
+            last = rows[-1][0]
+
+    # -- the store's epoch marker (auxeira.runtime.epochs): a row of ``meta`` ----------
+
+    def read_epoch(self) -> Epoch | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE name = 'epoch'").fetchone()
+        return None if row is None else Epoch.from_json(row[0])
+
+    def write_epoch(self, epoch: Epoch, *, only_if_absent: bool = False) -> Epoch:
+        verb = "INSERT OR IGNORE" if only_if_absent else "INSERT OR REPLACE"
+        with _transaction(self.conn) as conn:
+            conn.execute(f"{verb} INTO meta (name, value) VALUES ('epoch', ?)", (epoch.to_json().decode(),))
+        return self.read_epoch() or epoch
 
 
 class _Row:

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from auxeira.runtime.epochs import Epoch
 from auxeira.runtime.retry import RetryPolicy
 from consumers.projections.search import DeleteDoc, SearchMutation
 from consumers.sinks.search_base import (
@@ -314,9 +315,77 @@ class OpenSearchSink(SearchSink):
         order = int(source.pop(ORDER_FIELD, 0))
         return StoredDoc(index, doc_id, source[TENANT_FIELD], order, None if tombstone else source)
 
+    def forget_tombstone(self, index: str, doc_id: str) -> bool:
+        """Delete the document if it is a tombstone (``Erasable``): read with its sequence number,
+        deleted only at that sequence number, so a live document indexed meanwhile is never removed."""
+        from opensearchpy.exceptions import ConflictError, NotFoundError
+
+        name = index_name(self.env, index)
+        try:
+            with _unavailable_is_retryable():
+                doc = self.client.get(index=name, id=doc_id)
+                if not doc["_source"].get(TOMBSTONE_FIELD, False):
+                    return False
+                self.client.delete(
+                    index=name, id=doc_id, if_seq_no=doc["_seq_no"], if_primary_term=doc["_primary_term"], refresh=True
+                )
+        except (NotFoundError, ConflictError):  # gone already, or written again meanwhile: not a tombstone
+            return False
+        return True
+
     def refresh(self) -> None:
         with _unavailable_is_retryable():
             self.client.indices.refresh(index=index_name(self.env, "*"), ignore_unavailable=True)
+
+    def live_docs(self, index: str) -> Iterator[tuple[str, str, int]]:
+        """``(doc_id, tenant, order)`` of every live document of one index (a scroll), for
+        the drift check's search for documents whose item is gone."""
+        from opensearchpy import helpers
+
+        body = {"query": {"bool": {"must_not": [{"term": {TOMBSTONE_FIELD: True}}]}}}
+        with _unavailable_is_retryable():
+            for hit in helpers.scan(
+                self.client,
+                index=index_name(self.env, index),
+                query=body,
+                _source=[TENANT_FIELD, ORDER_FIELD],
+                size=1000,
+                ignore_unavailable=True,
+            ):
+                source = hit["_source"]
+                yield hit["_id"], source[TENANT_FIELD], int(source.get(ORDER_FIELD, 0))
+
+    # -- the store's epoch marker (auxeira.runtime.epochs): one document of its own index --
+
+    @property
+    def epoch_index(self) -> str:
+        return index_name(self.env, "meta")
+
+    def read_epoch(self) -> Epoch | None:
+        from opensearchpy.exceptions import NotFoundError
+
+        try:
+            with _unavailable_is_retryable():
+                response = self.client.get(index=self.epoch_index, id="epoch")
+        except NotFoundError:  # no marker, or no index: the cluster lost it or never had it
+            return None
+        return Epoch.from_dict(response["_source"])
+
+    def write_epoch(self, epoch: Epoch, *, only_if_absent: bool = False) -> Epoch:
+        from opensearchpy.exceptions import ConflictError
+
+        try:
+            with _unavailable_is_retryable():
+                self.client.index(
+                    index=self.epoch_index,
+                    id="epoch",
+                    body=epoch.as_dict(),
+                    op_type="create" if only_if_absent else "index",
+                    refresh=True,
+                )
+        except ConflictError:  # only_if_absent, and a marker is there
+            return self.read_epoch() or epoch
+        return epoch
 
     def close(self) -> None:
         if self._client is not None:

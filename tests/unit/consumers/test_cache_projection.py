@@ -20,7 +20,7 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auxeira.runtime.sinks import APPLIED, STALE
+from auxeira.runtime.sinks import APPLIED, STALE, Erasable, Readable
 from consumers.projections.cache import cache_key, project
 from consumers.projections.mutations import MAX_VERSION, CacheDelete, CacheMutation, CacheSet
 from consumers.sinks import CachedEntry, CacheSink, InMemoryCacheSink, RedisCacheSink
@@ -231,6 +231,19 @@ def test_a_delete_leaves_a_tombstone_with_its_version_and_a_ttl(cache: Cache) ->
     if cache.client is not None:
         assert cache.client.pttl(key) > 0
         assert cache.client.hgetall(key) == {b"v": encode_version(6).encode(), b"t": b"1"}
+
+
+def test_an_erased_items_tombstone_is_forgotten_and_a_live_entry_never(cache: Cache) -> None:
+    """The erase capability (:class:`auxeira.runtime.sinks.Erasable`): only a tombstone goes."""
+    assert isinstance(cache.sink, Readable) and isinstance(cache.sink, Erasable)
+    tenant = cache.tenant()
+    gone_key, live_key = f"aux:local:{tenant}:startup:1", f"aux:local:{tenant}:startup:2"
+    cache.sink.apply([put(gone_key, 5), CacheDelete(gone_key, 6), put(live_key, 3)])
+    assert cache.sink.forget_tombstone(live_key) is False
+    assert cache.sink.get(live_key) is not None
+    assert cache.sink.forget_tombstone(gone_key) is True
+    assert cache.sink.get(gone_key) is None  # nothing names the erased item any more
+    assert cache.sink.forget_tombstone(gone_key) is False
 
 
 def test_a_stale_update_cannot_resurrect_a_tombstone(cache: Cache) -> None:

@@ -18,11 +18,12 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opensearchpy.exceptions import ConflictError, NotFoundError
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
-from opensearchpy.exceptions import NotFoundError
 from opensearchpy.helpers import expand_action
 from opensearchpy.serializer import JSONSerializer
 
+from auxeira.runtime.sinks import Erasable, Readable
 from consumers.projections.mutations import MAX_VERSION
 from consumers.projections.search import DeleteDoc, UpsertDoc, project
 from consumers.sinks.search_base import APPLIED, CONFLICT, SearchSink
@@ -128,7 +129,18 @@ class FakeOpenSearch:
         if (index, id) not in self.docs:
             raise NotFoundError(404, "not_found", {"found": False})
         version, source = self.docs[(index, id)]
-        return {"_index": index, "_id": id, "_version": version, "found": True, "_source": source}
+        # one primary, so the internal version is also the document's sequence number
+        head = {"_index": index, "_id": id, "_version": version, "_seq_no": version, "_primary_term": 1}
+        return {**head, "found": True, "_source": source}
+
+    def delete(self, index: str, id: str, if_seq_no: int, if_primary_term: int, **_: Any) -> dict[str, Any]:
+        """A delete conditional on the sequence number (``if_seq_no`` / ``if_primary_term``)."""
+        if (index, id) not in self.docs:
+            raise NotFoundError(404, "not_found", {"result": "not_found"})
+        if (self.docs[(index, id)][0], 1) != (if_seq_no, if_primary_term):
+            raise ConflictError(409, "version_conflict_engine_exception", {})
+        del self.docs[(index, id)]
+        return {"_index": index, "_id": id, "result": "deleted"}
 
     def count(self, index: str, body: dict, **_: Any) -> dict[str, int]:
         tenant = body["query"]["bool"]["filter"][0]["term"]["tenant"]
@@ -224,6 +236,17 @@ def test_a_delete_leaves_a_tombstone_that_a_late_stale_update_cannot_resurrect(s
     assert sink.get("startups", "A").deleted and sink.count("t1", "startups") == 0
     assert sink.apply([doc("A", 6, company_name="back")]) == [APPLIED]
     assert sink.get("startups", "A").body["company_name"] == "back"
+
+
+def test_an_erased_items_tombstone_is_forgotten_and_a_live_document_never(sink: SearchSink) -> None:
+    """The erase capability (:class:`auxeira.runtime.sinks.Erasable`): only a tombstone goes."""
+    assert isinstance(sink, Readable) and isinstance(sink, Erasable)
+    sink.apply([doc("A", 4), gone("A", 5), doc("B", 2)])
+    assert sink.forget_tombstone("startups", "B") is False  # live: kept as it is
+    assert sink.get("startups", "B").body is not None
+    assert sink.forget_tombstone("startups", "A") is True
+    assert sink.get("startups", "A") is None  # nothing names the erased item any more
+    assert sink.forget_tombstone("startups", "A") is False and sink.forget_tombstone("startups", "Z") is False
 
 
 def test_a_delete_that_arrives_before_its_create_wins(sink: SearchSink) -> None:

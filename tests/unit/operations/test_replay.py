@@ -247,8 +247,8 @@ def test_the_dry_run_of_a_resumable_replay_starts_each_shard_after_its_checkpoin
 
 
 def test_a_projection_that_does_not_exist_is_refused_by_name():
-    with pytest.raises(ValueError, match="archive"):
-        projections_of("archive")
+    with pytest.raises(ValueError, match="spaceships"):
+        projections_of("spaceships")
     assert projections_of("all") == ("cache", "search", "counters")
 
 
