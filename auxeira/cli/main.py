@@ -18,7 +18,24 @@ import typer
 from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
-from auxeira.cli import counters, demo, generate, history, local, run, search
+from auxeira.cli import (
+    backfill,
+    counters,
+    demo,
+    dlq,
+    erase,
+    generate,
+    history,
+    infra,
+    lake,
+    local,
+    query,
+    replay,
+    run,
+    search,
+    status,
+    verify,
+)
 from auxeira.cli.context import CliContext
 from auxeira.cli.output import INTERRUPTED, PROBLEM, UNAVAILABLE, USAGE, Output
 
@@ -48,14 +65,14 @@ class _ErrorsAsExitCodes(TyperGroup):
 
 def classify(exc: BaseException) -> tuple[int, str]:
     """(exit code, one-line message) of an exception."""
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
 
     from schemas.errors import PipelineError
 
     if isinstance(exc, (PipelineError, ValueError, KeyError, FileNotFoundError)):
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         return USAGE, str(text)
-    if isinstance(exc, (NoCredentialsError, NoRegionError)):
+    if isinstance(exc, (NoCredentialsError, NoRegionError, ProfileNotFound)):
         return USAGE, f"{exc} (use --profile/--region, or AWS_PROFILE)"
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
@@ -93,12 +110,21 @@ def root(
 app.command("search", rich_help_panel=OPS)(search.search)
 app.add_typer(counters.app, name="counters", rich_help_panel=OPS)
 app.command("history", rich_help_panel=OPS)(history.history_command)
+app.command("query", rich_help_panel=OPS)(query.query)
+app.add_typer(lake.app, name="lake", rich_help_panel=OPS)
+app.command("status", rich_help_panel=OPS)(status.status)
+app.command("verify", rich_help_panel=OPS)(verify.verify)
+app.add_typer(dlq.app, name="dlq", rich_help_panel=OPS)
+app.command("replay", rich_help_panel=OPS)(replay.replay)
+app.command("backfill", rich_help_panel=OPS)(backfill.backfill)
+app.command("erase", rich_help_panel=OPS)(erase.erase_command)
 
 # -- development -------------------------------------------------------------------------
 app.add_typer(local.app, name="local", rich_help_panel=DEV)
 app.command("demo", rich_help_panel=DEV)(demo.demo)
 app.command("run", rich_help_panel=DEV)(run.run)
 app.command("generate", rich_help_panel=DEV)(generate.generate)
+app.add_typer(infra.app, name="infra", rich_help_panel=DEV)
 
 
 def main() -> None:

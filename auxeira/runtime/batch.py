@@ -50,6 +50,9 @@ class Staged(Generic[T]):
 
     item: T
     order_key: str
+    #: the envelope's event id, when the record carried one: failed records are logged by it,
+    #: so one event can be followed through every consumer's log and into the dead letters.
+    event_id: str = ""
 
 
 Apply = Callable[[Sequence[Any]], Sequence[Any]]
@@ -100,7 +103,7 @@ class StagedBatchProcessor(BatchProcessor):
         self._clock = clock
         self.stats = BatchStats()
         #: Event ids (or positions) of the records reported failed or dead-lettered, for the log.
-        self.failures: list[dict[str, str]] = []
+        self.failures: list[dict[str, Any]] = []
 
     @property
     def dead_lettered(self) -> int:
@@ -156,10 +159,11 @@ class StagedBatchProcessor(BatchProcessor):
                     error = error or outcome
                 else:
                     raise TypeError(f"{self.consumer} sink returned {outcome!r}, not an outcome")
+            ids = tuple(dict.fromkeys(s.event_id for s in group if s.event_id))
             if error is None and poison is not None:
-                results.append(self._dead_letter(data, raw, poison))
+                results.append(self._dead_letter(data, raw, poison, event_ids=ids))
             elif error is not None:
-                results.append(self._failed(data, raw, error))
+                results.append(self._failed(data, raw, error, ids))
             else:
                 results.append(self._succeeded(raw, done))
         return results
@@ -178,22 +182,31 @@ class StagedBatchProcessor(BatchProcessor):
             self.stats.skipped += 1
         return self.success_handler(record=raw, result=None)
 
-    def _failed(self, data: Any, raw: dict, error: BaseException) -> tuple:
+    def _failed(self, data: Any, raw: dict, error: BaseException, event_ids: tuple[str, ...] = ()) -> tuple:
         arrived = record_time(raw)
         if self._give_up is not None and arrived is not None and self._clock() - arrived >= self._give_up:
             age = self._clock() - arrived
             cause = PoisonRecordError(
                 f"still failing after {age:.0f} s, past the mapping's record age: {type(error).__name__}: {error}"
             )
-            return self._dead_letter(data, raw, cause, error_type=RECORD_AGE_EXCEEDED)
+            return self._dead_letter(data, raw, cause, error_type=RECORD_AGE_EXCEEDED, event_ids=event_ids)
         self.stats.retried += 1
-        self.failures.append({"outcome": "retried", "position": record_position(raw)[2], "error": type(error).__name__})
+        self.failures.append(
+            _failure("retried", record_position(raw)[2], type(error).__name__, event_ids),
+        )
         try:
             raise error
         except BaseException:  # noqa: BLE001 - powertools wants sys.exc_info()
             return self.failure_handler(record=data, exception=sys.exc_info())
 
-    def _dead_letter(self, data: Any, raw: dict, exc: BaseException, error_type: str | None = None) -> tuple:
+    def _dead_letter(
+        self,
+        data: Any,
+        raw: dict,
+        exc: BaseException,
+        error_type: str | None = None,
+        event_ids: tuple[str, ...] = (),
+    ) -> tuple:
         source, shard, sequence = record_position(raw)
         letter = DeadLetter(
             consumer=self.consumer,
@@ -212,5 +225,13 @@ class StagedBatchProcessor(BatchProcessor):
         if error_type != RECORD_AGE_EXCEEDED:
             self.stats.poison += 1
         self.stats.dead_lettered += 1
-        self.failures.append({"outcome": "dead-lettered", "position": sequence, "error": letter.error_type})
+        self.failures.append(_failure("dead-lettered", sequence, letter.error_type, event_ids))
         return self.success_handler(record=raw, result="dead-lettered")
+
+
+def _failure(outcome: str, position: str, error: str, event_ids: tuple[str, ...]) -> dict[str, Any]:
+    """One failed record in the batch's log line: where it is, why, and the events it carried."""
+    entry: dict[str, Any] = {"outcome": outcome, "position": position, "error": error}
+    if event_ids:
+        entry["event_ids"] = list(event_ids)
+    return entry

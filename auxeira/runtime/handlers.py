@@ -11,7 +11,9 @@ exposed to Lambda through :func:`lambda_entry`. Per invocation, in this order:
    pause before returning (:func:`retry_pause`): Lambda redelivers a failed batch at
    once, so this pause is what spreads the retries over the record age instead of
    spending ``MaximumRetryAttempts`` in minutes. The local runner backs off itself.
-4. return the partial batch response (``batchItemFailures``).
+4. return the partial batch response (``batchItemFailures``); when every record failed,
+   raise powertools' ``BatchProcessingError`` instead (after steps 2 and 3), so Lambda
+   counts a failed invocation and bisects.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from auxeira.runtime.batch import Apply, Prepare, StagedBatchProcessor
 from auxeira.runtime.dead_letters import DeadLetterStore
@@ -82,14 +85,36 @@ def staged_handler(
             give_up_after_seconds=give_up,
             clock=clock,
         )
-        response = process_partial_response(event=event, record_handler=prepare, processor=processor, context=context)
         records = event.get("Records") or []
-        observe(BatchReport.of(consumer, records, processor.stats, processor.failures, time.monotonic() - started))
-        if processor.stats.retried and context is not None:
-            _pause(records, clock, sleep, context)
+        try:
+            response = process_partial_response(
+                event=event, record_handler=prepare, processor=processor, context=context
+            )
+        except BatchProcessingError:
+            # Every record failed (a store down): the invocation fails, as powertools has it, so
+            # Lambda retries (and bisects) the batch. It is reported and paused for all the same:
+            # a whole outage is exactly when the log line, the metrics and the pause matter most.
+            _finish(consumer, records, processor, started, observe, clock, sleep, context)
+            raise
+        _finish(consumer, records, processor, started, observe, clock, sleep, context)
         return dict(response)
 
     return handle
+
+
+def _finish(
+    consumer: str,
+    records: list[dict[str, Any]],
+    processor: StagedBatchProcessor,
+    started: float,
+    observe: BatchObserver,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    context: Any,
+) -> None:
+    observe(BatchReport.of(consumer, records, processor.stats, processor.failures, time.monotonic() - started))
+    if processor.stats.retried and context is not None:
+        _pause(records, clock, sleep, context)
 
 
 def _pause(

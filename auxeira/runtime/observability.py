@@ -1,12 +1,15 @@
 """What each handler tells about each batch: one structured log line and one set of metrics.
 
 Deployed handlers report through :class:`PowertoolsObserver`: a powertools ``Logger``
-line (consumer, shard, sequence range, every count, the positions and error types of
-the records that failed) and powertools ``Metrics`` in CloudWatch embedded metric
+line (consumer, shard, sequence range, every count, and for each record that failed its
+position, error type and the event ids it carried: one event can be followed through every
+consumer's log and into the dead letters) and powertools ``Metrics`` in CloudWatch embedded metric
 format, flushed per batch, dimension ``consumer``:
 
     Records, Applied, Stale, Skipped, Retried, Poison, DeadLettered   (Count)
     NewestAppliedAgeMs                                                 (Milliseconds)
+    StoreReset        (Count: 1 per epoch check, about once a minute, while the consumer's
+                       store has lost or swapped its state; see auxeira.runtime.epochs)
 
 The age is how long ago the newest record applied reached its stream: the consumer's
 lag as it was when the batch was applied. No payload, key or value is ever logged:
@@ -22,11 +25,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from auxeira.runtime.epochs import EpochCheck
 from auxeira.runtime.sinks import BatchStats
 
 __all__ = [
     "METRICS",
     "METRIC_NAMESPACE",
+    "STORE_RESET",
     "BatchObserver",
     "BatchReport",
     "PowertoolsObserver",
@@ -35,6 +40,8 @@ __all__ = [
 ]
 
 METRIC_NAMESPACE = "Auxeira/Pipeline"
+#: Emitted by :meth:`PowertoolsObserver.store_reset` (an alarm on ``Sum > 0``).
+STORE_RESET = "StoreReset"
 #: Metric name -> the BatchStats field it reports.
 METRICS: dict[str, str] = {
     "Records": "records",
@@ -56,7 +63,7 @@ class BatchReport:
     first_sequence: str
     last_sequence: str
     stats: BatchStats
-    failures: tuple[Mapping[str, str], ...] = ()
+    failures: tuple[Mapping[str, Any], ...] = ()
     seconds: float = 0.0
 
     @classmethod
@@ -65,7 +72,7 @@ class BatchReport:
         consumer: str,
         records: Sequence[Mapping[str, Any]],
         stats: BatchStats,
-        failures: Sequence[Mapping[str, str]],
+        failures: Sequence[Mapping[str, Any]],
         seconds: float,
     ) -> BatchReport:
         from auxeira.runtime.dead_letters import record_position
@@ -140,6 +147,19 @@ class PowertoolsObserver:
             metrics.add_metric(
                 name="NewestAppliedAgeMs", unit=MetricUnit.Milliseconds, value=report.stats.newest_applied_age_ms
             )
+        metrics.flush_metrics()
+
+    def store_reset(self, check: EpochCheck) -> None:
+        """The consumer's store lost or swapped its state: one error line and ``StoreReset``."""
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        detail = {"store": check.store, "state": check.state.value, "detail": check.message}
+        self.logger.error("store reset", extra={"consumer": self.consumer, **detail})
+        metrics = self.metrics
+        metrics.add_dimension(name="consumer", value=self.consumer)
+        if self._env:
+            metrics.add_dimension(name="environment", value=self._env)
+        metrics.add_metric(name=STORE_RESET, unit=MetricUnit.Count, value=1)
         metrics.flush_metrics()
 
 

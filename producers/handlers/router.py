@@ -50,7 +50,7 @@ def build_handler(
                 record_size(outgoing),
                 MAX_RECORD_BYTES,
             )
-        return [Staged(outgoing, key)]
+        return [Staged(outgoing, key, envelope.event_id)]
 
     def apply(records: Sequence[OutgoingRecord]) -> list[ItemOutcome]:
         result = writer.put(list(records))

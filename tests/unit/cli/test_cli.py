@@ -94,3 +94,31 @@ def test_errors_map_to_the_documented_exit_codes():
     throttled = ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "GetItem")
     assert classify(throttled) == (UNAVAILABLE, "AWS refused GetItem: ThrottlingException: slow down")
     assert classify(RuntimeError("bug"))[0] == PROBLEM
+
+
+def test_profile_and_region_reach_every_aws_client(monkeypatch):
+    """``--profile`` and ``--region`` of the root command are what a deployed environment's clients use."""
+    import boto3
+
+    from auxeira.cli.context import CliContext
+
+    sessions: list[tuple[str | None, str | None]] = []
+    real = boto3.session.Session
+
+    def recording(*args, profile_name=None, region_name=None, **kwargs):
+        sessions.append((profile_name, region_name))
+        return real(*args, region_name=region_name, **kwargs)
+
+    monkeypatch.setattr(boto3.session, "Session", recording)
+    monkeypatch.setenv("AUXEIRA_LAKE_ROOT", "s3://auxeira-lake-prod/lake")
+    cli = CliContext(env="prod", profile="oncall", region="eu-west-2")
+    clients = [cli.environment.clients.client(name) for name in ("dynamodb", "kinesis", "s3")]
+    assert {c.meta.region_name for c in clients} == {"eu-west-2"}
+    assert sessions and set(sessions) == {("oncall", "eu-west-2")}
+
+
+def test_an_unknown_profile_is_the_users_mistake_named_in_one_line(monkeypatch):
+    monkeypatch.setenv("AUXEIRA_LAKE_ROOT", "s3://auxeira-lake-prod/lake")
+    result = runner.invoke(app, ["--env", "prod", "--profile", "no-such-profile", "history", "startup", "STARTUP#s1"])
+    assert result.exit_code == USAGE
+    assert "no-such-profile" in result.stderr and "Traceback" not in result.output

@@ -194,3 +194,21 @@ def test_the_embedded_index_under_the_lake_root_is_the_default(tmp_path) -> None
     sink = configured_sink(PipelineSettings(opensearch_url=None, lake_root=str(tmp_path)))
     assert isinstance(sink, EmbeddedSearchSink)
     assert sink.path == str(tmp_path / "search" / "local" / "search.db")
+
+
+@pytest.mark.parametrize("order", ["move last", "move first"])
+def test_an_item_moved_to_another_tenant_is_found_only_in_its_new_tenant(dlq, order) -> None:
+    """A tenant move (the before image in t0, the after image in t1) leaves nothing findable in t0,
+    whichever of the older t0 change and the move is delivered first."""
+    sink = EmbeddedSearchSink(":memory:")
+    old = startup("A", 1, name="Helios Grid", tenant="t0")
+    moved = startup("A", 2, name="Helios Grid", tenant="t1").model_copy(
+        update={"before": {"company_name": "Helios Grid", "tenant_id": "t0"}}
+    )
+    events = [old, moved] if order == "move last" else [moved, old]
+    handler = build_handler(sink, dlq)
+    for event in events:
+        assert handler(kinesis_event(kinesis_record(event)), None) == {"batchItemFailures": []}
+    assert [h.doc_id for h in sink.search("helios", "t1")] == ["A"]
+    assert sink.search("helios", "t0") == [] and sink.count("t0", "startups") == 0
+    assert version_of_order(sink.get("startups", "A").version) == 2

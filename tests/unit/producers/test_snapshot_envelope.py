@@ -36,7 +36,10 @@ def test_a_repair_snapshot_outranks_the_entry_it_repairs_and_a_removal_is_a_dele
     assert repair.order > to_envelope(stream_record(TABLE, "INSERT", new=item, sequence="500")).order
     gone = snapshot_envelope(TABLE, serialize_item(item), sequence="501", removed=True)
     assert gone.event_type == "startup.deleted" and gone.after is None
-    assert snapshot_envelope(TABLE, serialize_item(item)).event_id == snapshot_envelope(TABLE, serialize_item(item)).event_id
+    assert (
+        snapshot_envelope(TABLE, serialize_item(item)).event_id
+        == snapshot_envelope(TABLE, serialize_item(item)).event_id
+    )
 
 
 def test_an_item_the_router_would_refuse_is_refused_alike() -> None:

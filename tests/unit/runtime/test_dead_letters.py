@@ -6,7 +6,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from auxeira.runtime.dead_letters import DeadLetter, dead_letter_store
+from auxeira.runtime.dead_letters import DeadLetter, dead_letter_store, secret_paths_of
 from schemas.secrets import REDACTED
 from tests.factories import make_stored_item
 from tests.stream_records import stream_record
@@ -75,3 +75,32 @@ def test_tables_sharing_a_stream_label_and_sequence_get_different_names(tmp_path
     b = stream_record("auxeira-startups-prod", "INSERT", new=make_stored_item("startup", 1), sequence="5")
     assert store.put(_letter(a)) != store.put(_letter(b))
     assert len(list(store.list("router"))) == 2
+
+
+@pytest.mark.parametrize("root", ["s3://lake/prod", "local"])
+def test_a_record_of_a_table_no_spec_knows_is_redacted_by_the_secret_names_at_any_depth(s3, tmp_path, root):
+    """A foreign writer's table has no spec (no secret paths): the deny-list alone must hold."""
+    new = {
+        "PK": "ACCOUNT#9",
+        "SK": "PROFILE",
+        "password_hash": "MARKER-hash",
+        "profile": {"name": "Ada", "password_reset_token": "MARKER-reset"},
+        "tax": [{"tax_id": "MARKER-tax"}, {"label": "kept"}],
+        "api_key": "MARKER-key",
+    }
+    record = stream_record("partner-crm-prod", "INSERT", new=new)
+    assert secret_paths_of(record) == ()  # no spec: nothing but the names decides
+    store = dead_letter_store(root if root.startswith("s3") else str(tmp_path), s3)
+    store.put(_letter(record))
+    [stored] = list(store.list("router"))
+    if root.startswith("s3"):
+        written = [
+            s3.get_object(Bucket="lake", Key=o["Key"])["Body"].read()
+            for o in s3.list_objects_v2(Bucket="lake")["Contents"]
+        ]
+    else:
+        written = [p.read_bytes() for p in tmp_path.rglob("*.json")]
+    assert written and not any(b"MARKER" in body for body in written)  # what is stored, byte for byte
+    image = stored.record["dynamodb"]["NewImage"]
+    assert image["profile"]["M"]["name"] == {"S": "Ada"} and image["tax"]["L"][1]["M"]["label"] == {"S": "kept"}
+    assert image["password_hash"] == {"S": REDACTED}

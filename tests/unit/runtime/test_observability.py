@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 
+import orjson
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
@@ -71,3 +72,40 @@ def test_one_log_line_and_one_metric_set_per_batch_with_every_count(tmp_path, ca
         "DeadLettered",
         "NewestAppliedAgeMs",
     } <= names
+
+
+class _HalfDownSink(InMemoryCacheSink):
+    """A cache whose shard holding the ``B`` keys does not answer: those items are retryable."""
+
+    def apply(self, mutations):
+        from auxeira.runtime.sinks import RetryableSinkError
+
+        up = [m for m in mutations if "B" not in m.redis_key]
+        done = iter(super().apply(up))
+        return [RetryableSinkError("connection refused") if "B" in m.redis_key else next(done) for m in mutations]
+
+
+def test_a_failed_record_is_logged_with_the_event_ids_it_carried(tmp_path):
+    stream = io.StringIO()
+    observer = PowertoolsObserver(
+        "cache",
+        logger=Logger(service="auxeira-cache-failures-test", stream=stream),
+        metrics=Metrics(provider=AmazonCloudWatchEMFProvider(namespace="Auxeira/Test", metric_set={})),
+    )
+    handler = build_handler(_HalfDownSink(), LocalDeadLetters(tmp_path), observer=observer)
+    good, down, poison = envelope("A", 1), envelope("B", 4), envelope("C", 1)
+    bad = poison.model_dump(mode="json") | {"version": -1}
+    records = [
+        kinesis_record(good, sequence="21"),
+        kinesis_record(down, sequence="22"),
+        kinesis_record(orjson.dumps(bad), sequence="23"),
+    ]
+    response = handler(kinesis_event(*records), None)
+    # THEN Kinesis retries from the record whose store is down ...
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == ["22"]
+    # ... AND the log names each failed record by its position, its cause AND the event it carried
+    [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert [(f["outcome"], f["position"], f.get("event_ids")) for f in line["failures"]] == [
+        ("dead-lettered", "23", None),  # unreadable: no envelope, so no event id to name
+        ("retried", "22", [down.event_id]),
+    ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from auxeira.runtime.checkpoints import Checkpoints
 from auxeira.runtime.dead_letters import LocalDeadLetters
@@ -148,3 +149,62 @@ def test_an_outage_past_the_record_age_gives_records_up_with_their_cause(setup):
     assert given_up and all(letter.error_type == "RecordAgeExceeded" for letter in given_up)
     assert all("redis cache unavailable" in letter.message for letter in given_up)
     assert list(FailureRecords(LocalObjects(tmp_path)).list()) == []  # the mapping never had to discard
+
+
+class LambdaContext:
+    """What the handler reads of Lambda's context: the time left in this invocation."""
+
+    def __init__(self, remaining_ms: int):
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.mark.parametrize(
+    ("age", "remaining_ms", "expected"),
+    [
+        (0.0, 60_000, 1.0),  # a fresh failure: 1 s
+        (200.0, 60_000, 10.0),  # 5 % of the oldest failed record's age
+        (3600.0, 60_000, 30.0),  # never more than 30 s
+        (3600.0, 12_000, 10.0),  # never past the invocation's end (2 s kept to return)
+    ],
+)
+def test_in_lambda_a_batch_with_retryable_failures_pauses_before_returning(tmp_path, age, remaining_ms, expected):
+    """Lambda redelivers a failed batch at once: the pause is what spreads the retries over
+    the record age there, as the local runner's backoff does here (the same rule)."""
+    clock = Clock()
+    clock.now = START + age
+    sink, pauses = DownUntil(clock, START + 10_000), []
+    handler = build_handler(sink, LocalDeadLetters(tmp_path), clock=clock, sleep=pauses.append)
+    event = {"Records": Stream(3).records}
+    # every record failed: the invocation fails (Lambda retries and bisects the batch) ...
+    with pytest.raises(BatchProcessingError):
+        handler(event, LambdaContext(remaining_ms))
+    # ... but only after the pause
+    assert pauses == [pytest.approx(expected)]
+    # AND outside Lambda (no context: the local runner backs off itself) no pause at all
+    pauses.clear()
+    with pytest.raises(BatchProcessingError):
+        handler(event, None)
+    assert pauses == []
+
+
+def test_a_whole_outage_is_still_logged_and_measured(tmp_path):
+    """Every record failed: the batch's log line and metrics are emitted before the invocation fails."""
+    clock, reports = Clock(), []
+    handler = build_handler(
+        DownUntil(clock, START + 10_000), LocalDeadLetters(tmp_path), clock=clock, observer=reports.append
+    )
+    with pytest.raises(BatchProcessingError):
+        handler({"Records": Stream(3).records}, None)
+    [report] = reports
+    assert (report.stats.records, report.stats.retried, report.stats.applied) == (3, 3, 0)
+    assert [f["position"] for f in report.failures] == ["1", "2", "3"]
+
+
+def test_in_lambda_a_batch_that_succeeded_returns_at_once(tmp_path):
+    clock, pauses = Clock(), []
+    handler = build_handler(InMemoryCacheSink(), LocalDeadLetters(tmp_path), clock=clock, sleep=pauses.append)
+    assert handler({"Records": Stream(3).records}, LambdaContext(60_000)) == {"batchItemFailures": []}
+    assert pauses == []
