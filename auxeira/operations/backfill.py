@@ -23,8 +23,9 @@ Steps per segment (``Segment``/``TotalSegments``, one thread each), in this orde
    saving, so the rerun emits that page again;
 5. save the page's ``LastEvaluatedKey`` (``finished`` after the last page) and go to 2.
 
-A rerun resumes each unfinished segment; once every segment is finished, the next run
-starts a new backfill (a projection added later needs one). A complete backfill of every
+A rerun resumes each unfinished segment and skips the tables the killed run finished;
+once every segment of every table of the run is finished, the next run starts a new
+backfill (a projection added later needs one). A complete backfill of every
 source table marks the cache and the search index built (a new epoch, see
 :mod:`auxeira.runtime.epochs`), which clears ``auxeira status``' reset alarm.
 """
@@ -49,7 +50,15 @@ from schemas import catalog
 from schemas.envelope import Envelope, encode, partition_key
 from schemas.tables import TableSpec
 
-__all__ = ["FIRST_REASONS", "BackfillResult", "TableBackfill", "backfill", "check_segments", "tables_of"]
+__all__ = [
+    "FIRST_REASONS",
+    "BackfillResult",
+    "TableBackfill",
+    "backfill",
+    "check_segments",
+    "starts_over",
+    "tables_of",
+]
 
 #: The stores a backfill rebuilds (the counters skip snapshots: a snapshot is not a change).
 SNAPSHOT_STORES = ("cache", "search")
@@ -137,6 +146,21 @@ def check_segments(table: str, rows: dict[int, SegmentProgress], segments: int) 
     return False
 
 
+def starts_over(env: Environment, tables: Sequence[TableSpec], segments: int) -> bool:
+    """Whether a backfill of ``tables`` is a new one (True) or resumes an unfinished one (False).
+
+    The rule is the run's, not each table's: a backfill of several tables killed after it
+    finished some of them resumes with the rest, and the finished ones are not scanned again;
+    only when every table of the run was finished (or none was started) does it start over.
+
+    Raises:
+        ValueError: an unfinished backfill of a table was started with another segment count.
+    """
+    checkpoints = env.checkpoints()
+    progress = [(env.table_name(t), SegmentLedger(checkpoints, env.table_name(t)).all()) for t in tables]
+    return all(not rows or check_segments(name, rows, segments) for name, rows in progress)
+
+
 def backfill(
     env: Environment,
     tables: Sequence[TableSpec],
@@ -160,7 +184,8 @@ def backfill(
         raise ValueError(f"--segments must be 1..1000, got {segments}")
     bucket = TokenBucket(rate, burst=max(1.0, rate / 10)) if rate else None
     run = _Run(env, segments, bucket, emitter, owner or runner_name(), lease_seconds, page_size, on_progress)
-    result = BackfillResult([run.table(spec) for spec in tables])
+    fresh = starts_over(env, tables, segments)
+    result = BackfillResult([run.table(spec, fresh) for spec in tables])
     every_table = {env.table_name(t) for t in env.registry.source_tables} <= {env.table_name(t) for t in tables}
     if every_table and not result.problem and all(t.finished for t in result.tables):
         for store in SNAPSHOT_STORES:
@@ -180,14 +205,18 @@ class _Run:
     on_progress: Progress | None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def table(self, spec: TableSpec) -> TableBackfill:
+    def table(self, spec: TableSpec, fresh: bool) -> TableBackfill:
+        """Backfill one table; ``fresh``: the run starts over (see :func:`starts_over`), so
+        a table finished before is forgotten and scanned again, else its rows resume."""
         name = self.env.table_name(spec)
         ledger = SegmentLedger(self.env.checkpoints(), name)
         rows = ledger.all()
         result = TableBackfill(name, self.segments)
-        if check_segments(name, rows, self.segments):
+        if fresh and rows:
             ledger.reset()
             rows, result.restarted = {}, True
+        elif rows:
+            check_segments(name, rows, self.segments)  # the same segment count, or a clear error
         starts = [rows.get(i) or SegmentProgress(i, self.segments) for i in range(self.segments)]
         with ThreadPoolExecutor(max_workers=self.segments, thread_name_prefix="backfill") as pool:
             done = list(pool.map(lambda start: self._segment(ledger, start, result), starts))

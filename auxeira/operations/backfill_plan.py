@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from auxeira.operations.backfill import check_segments
+from auxeira.operations.backfill import check_segments, starts_over
 from auxeira.operations.backfill_progress import SegmentLedger, SegmentProgress
 from auxeira.operations.environment import Environment
 from schemas.tables import TableSpec
@@ -46,7 +46,8 @@ class TablePlan:
 
 def plan_backfill(env: Environment, tables: tuple[TableSpec, ...], segments: int) -> dict[str, Any]:
     """The plan of a backfill of ``tables`` in ``segments`` segments, as one JSON-able document."""
-    plans = [_table(env, spec, segments) for spec in tables]
+    fresh = starts_over(env, tables, segments)
+    plans = [_table(env, spec, segments, fresh) for spec in tables]
     return {
         "plan": "backfill",
         "stream": env.stream_name,
@@ -56,10 +57,12 @@ def plan_backfill(env: Environment, tables: tuple[TableSpec, ...], segments: int
     }
 
 
-def _table(env: Environment, spec: TableSpec, segments: int) -> TablePlan:
+def _table(env: Environment, spec: TableSpec, segments: int, fresh: bool) -> TablePlan:
     name = env.table_name(spec)
     rows = SegmentLedger(env.checkpoints(), name).all()
-    restart = check_segments(name, rows, segments)
+    restart = fresh and bool(rows)
+    if rows and not fresh:
+        check_segments(name, rows, segments)
     starts = [
         SegmentProgress(i, segments) if restart else rows.get(i, SegmentProgress(i, segments)) for i in range(segments)
     ]

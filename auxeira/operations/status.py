@@ -113,7 +113,9 @@ def _warnings(status: ConsumerStatus, now: float, thresholds: Thresholds) -> lis
         if shard.error:
             out.append(f"{where}: could not be read: {shard.error}")
         if not shard.listed and not shard.finished:
-            out.append(f"{where}: trimmed from the stream before it was finished: rebuild (`auxeira backfill`)")
+            out.append(
+                f"{where}: trimmed from the stream before it was finished: rebuild (`auxeira backfill --table all`, then `auxeira verify --repair` for entries of items deleted meanwhile)"
+            )
         if shard.oldest_unprocessed_at is None:
             continue
         behind = f"{'>= ' if shard.capped else ''}{shard.records_behind} records behind"
@@ -122,7 +124,9 @@ def _warnings(status: ConsumerStatus, now: float, thresholds: Thresholds) -> lis
             out.append(f"{where}: {behind}, the oldest waiting {span(waited)} (is `auxeira run` running?)")
         left = shard.oldest_unprocessed_at + status.retention_hours * 3600 - now
         if left <= 0:
-            out.append(f"{where}: unprocessed records are past the stream's retention: rebuild (`auxeira backfill`)")
+            out.append(
+                f"{where}: unprocessed records are past the stream's retention: rebuild (`auxeira backfill --table all`, then `auxeira verify --repair` for entries of items deleted meanwhile)"
+            )
         elif left < limit:
             out.append(
                 f"{where}: the oldest unprocessed record leaves the stream in {span(left)} "

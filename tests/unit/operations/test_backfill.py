@@ -143,6 +143,29 @@ def test_a_finished_backfill_starts_over_and_emits_the_same_events(env):
     assert sorted(e.event_id for e in first.envelopes) == sorted(e.event_id for e in second.envelopes)
 
 
+def test_a_rerun_of_a_killed_backfill_of_several_tables_skips_the_tables_it_finished(env):
+    users = catalog.table("users")
+    env.dynamodb.create_table(**create_table_request(users, "t"))
+    for n in range(6):
+        env.dynamodb.put_item(TableName=env.table_name(users), Item=make_image("user", n))
+    # GIVEN a backfill of startups then users, killed while on users (startups finished: 40 puts of 1 item)
+    first = Stream(die_on=42)
+    with pytest.raises(Killed):
+        backfill(env, (STARTUPS, users), segments=1, emitter=first, page_size=1)
+    assert [k for k in first.keys if k.startswith("STARTUP#")] == all_keys()  # startups done before the kill
+    # THEN the dry run and the rerun resume: startups is not scanned nor emitted again
+    plan = {t["table"]: t for t in plan_backfill(env, (STARTUPS, users), segments=1)["tables"]}
+    assert not plan["auxeira-startups-t"]["restart"] and plan["auxeira-startups-t"]["items"] == 0
+    second = Stream()
+    result = backfill(env, (STARTUPS, users), segments=1, emitter=second, page_size=1)
+    assert not any(k.startswith("STARTUP#") for k in second.keys)
+    assert all(t.finished and not t.restarted for t in result.tables)
+    # AND once the whole run finished, the next one starts over with every table
+    third = Stream()
+    again = backfill(env, (STARTUPS, users), segments=1, emitter=third)
+    assert all(t.restarted for t in again.tables) and len(third.envelopes) == 46
+
+
 def test_an_unfinished_backfill_must_be_resumed_with_its_own_segment_count(env):
     with pytest.raises(Killed):
         backfill(env, (STARTUPS,), segments=4, emitter=Stream(die_on=2), page_size=3)
