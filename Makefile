@@ -59,6 +59,8 @@ format: setup  ## ruff format and the safe fixes
 bench: setup  ## the benchmarks (each prints one JSON line last)
 	$(PY) -m bench.consumer_throughput
 	$(PY) -m bench.publisher
+	$(PY) -m bench.lake
+	$(PY) -m bench.drills
 
 lock: setup  ## re-resolve requirements/*.lock from pyproject.toml
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements/dev.lock -q
