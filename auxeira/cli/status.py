@@ -23,6 +23,11 @@ from auxeira.operations.status_shards import RECORDS_CAP
 __all__ = ["status"]
 
 
+#: How ``--watch`` waits between refreshes (a test replaces this, never ``time.sleep`` itself:
+#: other threads of the process sleep too).
+pause = time.sleep
+
+
 def status(
     ctx: typer.Context,
     watch: bool = typer.Option(False, "--watch", help="Refresh every --interval seconds until Ctrl-C."),
@@ -51,7 +56,7 @@ def status(
             cli.out.emit(report.as_dict(), partial(render, report=report))
             if not watch:
                 break
-            time.sleep(interval)
+            pause(interval)
     except KeyboardInterrupt:
         if not watch:
             raise

@@ -82,7 +82,7 @@ def test_watch_refreshes_until_ctrl_c_and_exits_with_the_last_state(monkeypatch,
         if len(sleeps) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(status_cli.time, "sleep", sleep)
+    monkeypatch.setattr(status_cli, "pause", sleep)
     result = invoke(monkeypatch, "--watch", "--interval", "2")
     lines = [orjson.loads(line) for line in result.stdout.splitlines()]
     assert [line["status"] for line in lines] == ["ok", "problems"] and sleeps == [2.0, 2.0]
