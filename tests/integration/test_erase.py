@@ -32,6 +32,7 @@ from auxeira.operations.environment import Environment
 from auxeira.operations.erase import EraseRequest, erase, keys_for
 from auxeira.operations.erase_ledger import IN_PROGRESS, read_ledger, read_records, verify_chain
 from auxeira.operations.erase_letters import Probe
+from auxeira.operations.erase_plan import STEPS
 from auxeira.operations.erase_scan import scan_subject
 from auxeira.operations.lake import run_job
 from auxeira.operations.local_stack_pipeline import LocalRuntime, build_pipeline
@@ -490,20 +491,7 @@ def end_state(world: World) -> dict[str, Any]:
 
 #: Where the crashed run dies, in order: after its third source write, then as each later
 #: step starts, and last between writing its record and removing its plan.
-CRASHES = (
-    "source",
-    "settle",
-    "cache",
-    "search",
-    "counters",
-    "history",
-    "raw",
-    "curated",
-    "current",
-    "dead_letters",
-    "scan",
-    "record",
-)
+CRASHES = (*STEPS, "record")
 
 
 def test_a_crash_at_every_step_ends_like_an_uninterrupted_run_and_applies_nothing_twice(make_runtime, monkeypatch):
