@@ -4,11 +4,13 @@
 
 1. list the raw objects to read and the state, as the local engine does (object store);
 2. read them as text, parse each line once with the envelope's schema and ``after`` as
-   ``map<string,string>``, keep the parse in memory;
+   ``map<string,string>``, keep the parse in memory, without the lines themselves (as
+   large again as the parse): each row keeps the path of its object instead;
 3. one aggregation: rows and distinct ``event_id`` per entity and ``dt``;
 4. check every touched table's schema (a refused change stops the run before writes);
 5. per entity (two at a time): drop duplicate ids (only where step 3 found some), compute the columns
-   (:func:`curated_frame`: native expressions, the reference UDF for lost rows), drop
+   (:func:`marked_frame`: native expressions; the rows they cannot be sure of, rare, are
+   read again from their objects and computed by the reference), drop
    ids the touched partitions already hold, append the rest (``partitionBy("dt")``);
 6. record the schemas, mark the objects processed.
 
@@ -34,7 +36,7 @@ from glue_jobs.parquet_io import partition_files, table_files
 from glue_jobs.pii import Tokenizer
 from glue_jobs.raw_format import list_raw_objects, payload
 from glue_jobs.runs import Progress, Publish, RunResult, quiet
-from glue_jobs.spark_columns import ColumnBuilder, spark_type, unknown_keys
+from glue_jobs.spark_columns import ColumnBuilder, spark_type, unknown_keys, utc_timestamp
 from glue_jobs.state import ProcessedObjects
 from glue_jobs.tables import DT, EXTRA, IS_DELETED, ORDER, LakeTable, curated_table, curated_tables, current_tables
 from glue_jobs.values import ISO_TIMESTAMP
@@ -53,6 +55,8 @@ __all__ = [
 _EVENT_TYPE = r"^[a-z][a-z0-9_]*\.[a-z_]+$"
 _SCHEMA_MAJOR_1 = r"^1(\.[0-9]+)?$"
 LINE = "_line"
+#: The path of the raw object a row was read from (Spark's ``_metadata.file_path``).
+SOURCE_FILE = "_source_file"
 ENVELOPE_NAMES = ("event_id", "event_type", "version", "occurred_at", "tenant_id", "key", "actor")
 
 
@@ -77,15 +81,14 @@ def line_schema() -> Any:
 
 def parse_lines(lines: Any) -> Any:
     """Raw lines (a ``value`` column) to one row per envelope: header columns, ``after``,
-    ``dt``, ``_header_lost`` (the envelope needs the reference to be read) and the line
-    (``_line``: no entity field starts with ``_``)."""
+    ``dt``, ``_header_lost`` (the envelope needs the reference to be read), the line
+    (``_line``: no entity field starts with ``_``) and the other columns of ``lines``."""
     from pyspark.sql import functions as F
 
-    parsed = lines.select(F.from_json("value", line_schema()).alias("l"), F.col("value").alias(LINE))
+    kept = [c for c in lines.columns if c != "value"]
+    parsed = lines.select(F.from_json("value", line_schema()).alias("l"), F.col("value").alias(LINE), *kept)
     d = F.col("l.data")
-    occurred = F.when(
-        d.occurred_at.rlike(f"^(?:{ISO_TIMESTAMP.pattern})$"), F.to_timestamp(d.occurred_at).cast("timestamp_ntz")
-    )
+    occurred = F.when(d.occurred_at.rlike(f"^(?:{ISO_TIMESTAMP.pattern})$"), utc_timestamp(d.occurred_at))
     lost = (
         d.isNull()
         | d.event_id.isNull()
@@ -112,6 +115,7 @@ def parse_lines(lines: Any) -> Any:
         F.date_format(occurred, "yyyy-MM-dd").alias(DT),
         F.coalesce(lost, F.lit(True)).alias("_header_lost"),
         LINE,
+        *kept,
     )
 
 
@@ -130,7 +134,7 @@ def _order(version: Any, sequence: Any) -> Any:
 
 def marked_frame(rows: Any, table: LakeTable, tokenizer: Tokenizer) -> Any:
     """One entity's rows with their native columns, ``_lost`` (the reference must compute
-    this row) and ``_line``."""
+    this row) and where the row came from (``_line`` and ``_source_file``, those ``rows`` has)."""
     from pyspark.sql import functions as F
 
     after = F.col("after")
@@ -149,7 +153,7 @@ def marked_frame(rows: Any, table: LakeTable, tokenizer: Tokenizer) -> Any:
     # would otherwise push the two filters on it below the projections, copying the whole
     # expression, parses included, into each (a startup's row was parsed 1,100 times).
     lost = lost | (F.spark_partition_id() < 0)
-    return rows.select(*values, lost.alias("_lost"), LINE)
+    return rows.select(*values, lost.alias("_lost"), *[c for c in (LINE, SOURCE_FILE) if c in rows.columns])
 
 
 def curated_frame(rows: Any, table: LakeTable, tokenizer: Tokenizer, *, reference_only: bool = False) -> Any:
@@ -164,7 +168,7 @@ def curated_frame(rows: Any, table: LakeTable, tokenizer: Tokenizer, *, referenc
         frame = frame.withColumn("_lost", F.lit(True))
     fields = [T.StructField(c.name, spark_type(c.type)) for c in table.columns]
     schema = T.StructType([*fields, T.StructField(DT, T.StringType())])
-    fast = frame.filter(~F.col("_lost")).drop("_lost", LINE)
+    fast = frame.filter(~F.col("_lost")).drop("_lost", LINE, SOURCE_FILE)
     # Nondeterministic too, so the UDF runs once per row, not once per field read.
     reference = F.udf(_reference_row(table, tokenizer, schema.fieldNames()), schema).asNondeterministic()
     slow = frame.filter(F.col("_lost")).select(reference(LINE).alias("r"))
@@ -204,9 +208,10 @@ def raw_to_curated(
     if not todo:
         return result
     # Cached grouped by entity: each batch of the cache holds one entity, so the per-entity
-    # scans below skip the others' batches (the cache keeps min/max per batch).
+    # scans below skip the others' batches (the cache keeps min/max per batch). The lines
+    # stay out of it: they would double it, for the few rows the reference computes.
     parsed = parse_lines(_read_text(spark, [lake_path(objects, o.key) for o in todo]))
-    rows = parsed.sortWithinPartitions("entity").persist(StorageLevel.MEMORY_AND_DISK)
+    rows = parsed.drop(LINE).sortWithinPartitions("entity").persist(StorageLevel.MEMORY_AND_DISK)
     try:
         stats = rows.groupBy("entity", DT).agg(F.count(F.lit(1)).alias("n"), F.countDistinct("event_id").alias("ids"))
         counts = stats.collect()
@@ -260,14 +265,18 @@ _PARALLEL_LISTING = "spark.sql.sources.parallelPartitionDiscovery.threshold"
 
 
 def _read_text(spark: Any, paths: list[str]) -> Any:
-    """The lines of the raw objects (a ``value`` column), the paths listed on the driver."""
+    """The lines of the raw objects (``value``) and the path of each one's object
+    (``_source_file``), the paths listed on the driver."""
+    from pyspark.sql import functions as F
+
     conf = spark.conf
     before = conf.get(_PARALLEL_LISTING)
     conf.set(_PARALLEL_LISTING, str(max(int(before), len(paths) + 1)))
     try:
-        return spark.read.text(paths)
+        text = spark.read.text(paths)
     finally:
         conf.set(_PARALLEL_LISTING, before)
+    return text.select("value", F.col("_metadata.file_path").alias(SOURCE_FILE))
 
 
 #: Lost rows up to this many are computed on the driver; more go through a Python UDF.
@@ -289,22 +298,38 @@ def _write_entity(
     marked = marked_frame(part, table, tokenizer)
     seen = Observation(f"lost_{table.entity}_{id(marked)}")
     observed = marked.observe(seen, F.sum(F.col("_lost").cast("int")).alias("lost"))
-    written = _append(spark, objects, table, observed.filter(~F.col("_lost")).drop("_lost", LINE), dts)
+    written = _append(spark, objects, table, observed.filter(~F.col("_lost")).drop("_lost", LINE, SOURCE_FILE), dts)
     lost = int(seen.get.get("lost") or 0)
     if lost:
-        written += _append(spark, objects, table, _reference_frame(spark, marked, table, tokenizer, lost), dts)
+        lines = _lost_lines(spark, marked, table)
+        written += _append(spark, objects, table, _reference_frame(spark, lines, table, tokenizer, lost), dts)
     return written
 
 
-def _reference_frame(spark: Any, marked: Any, table: LakeTable, tokenizer: Tokenizer, lost: int) -> Any:
-    """The lost rows computed by the reference (on the driver when few, else in a UDF)."""
+def _lost_lines(spark: Any, marked: Any, table: LakeTable) -> Any:
+    """The raw lines (``_line``) of the lost rows of ``marked``, one per event id: read again
+    from the objects that hold them, as the cache keeps no lines."""
+    from pyspark.sql import functions as F
+
+    lost = marked.filter(F.col("_lost"))
+    if LINE in marked.columns:
+        return lost.select(LINE)
+    ids = lost.select(F.col(table.envelope["event_id"]).alias("event_id"), SOURCE_FILE)
+    files = sorted(r[SOURCE_FILE] for r in ids.select(SOURCE_FILE).distinct().collect())
+    again = parse_lines(_read_text(spark, files)).filter(F.col("entity") == table.entity)
+    # A row's copies (redelivered, in one object or two) are one event: one line each.
+    again = again.join(F.broadcast(ids.select("event_id").distinct()), on="event_id", how="left_semi")
+    return again.dropDuplicates(["event_id"]).select(LINE)
+
+
+def _reference_frame(spark: Any, lines: Any, table: LakeTable, tokenizer: Tokenizer, lost: int) -> Any:
+    """The lost rows (their ``lines``) computed by the reference (on the driver when few, else in a UDF)."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     fields = [T.StructField(c.name, spark_type(c.type)) for c in table.columns]
     schema = T.StructType([*fields, T.StructField(DT, T.StringType())])
     reference = _reference_row(table, tokenizer, schema.fieldNames())
-    lines = marked.filter(F.col("_lost")).select(LINE)
     if lost <= DRIVER_REFERENCE_ROWS:
         computed = [row for row in (reference(r[LINE]) for r in lines.collect()) if row is not None]
         return spark.createDataFrame(computed, schema)

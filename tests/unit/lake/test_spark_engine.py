@@ -109,3 +109,69 @@ def test_the_native_expressions_and_the_reference_udf_give_the_same_rows(spark, 
     # THEN the rows are the same
     rows = [plain([r.asDict(recursive=True) for r in frame.collect()], "event_id") for frame in (native, reference)]
     assert rows[0] == rows[1] and len(rows[0]) == parsed.count()
+
+
+@pytest.mark.parametrize("driver_rows", [spark_engine.DRIVER_REFERENCE_ROWS, 0], ids=["on-the-driver", "in-a-udf"])
+def test_rows_the_native_path_cannot_be_sure_of_are_read_again_from_their_objects_once_each(
+    spark, tmp_path_factory, monkeypatch, driver_rows
+):
+    # GIVEN plain startups and odd ones, the odd ones twice in one object (sent twice) and
+    # again in another (a replay under other sequence numbers), in a Spark lake and a pyarrow one
+    monkeypatch.setattr(spark_engine, "DRIVER_REFERENCE_ROWS", driver_rows)
+    plain_ones = [envelope(n=n) for n in range(3)]
+    lakes = []
+    for name in ("spark", "arrow"):
+        lake = LocalObjects(tmp_path_factory.mktemp(name).absolute())
+        archive_envelopes(lake, [*plain_ones, *odd_ones(), *odd_ones()])
+        archive_envelopes(lake, odd_ones(), first=9000)
+        lakes.append(lake)
+    assert len(list(lakes[0].list("raw/"))) == 2
+    # WHEN each engine curates its lake
+    spark_result = spark_engine.raw_to_curated(spark, lakes[0], Tokenizer(KEY))
+    arrow_engine.raw_to_curated(lakes[1], Tokenizer(KEY))
+    # THEN each odd row is written once, as the reference computes it from its line
+    table = curated_table("startup")
+    got, want = (read_files(lake, table_files(lake, table), arrow_schema(table.columns)).to_pylist() for lake in lakes)
+    assert sorted(r["startup_id"] for r in got) == ["odd", "odd2", "s0", "s1", "s2"]
+    assert spark_result.rows[table.name] == 5 and spark_result.duplicates == 4
+    assert plain(got, "event_id") == plain(want, "event_id")
+    [odd] = [r for r in got if r["startup_id"] == "odd"]
+    assert odd["sse_score"] == 12 and orjson.loads(odd["_extra"])["brand_new"] == [1, {"x": None}]
+
+
+def test_timestamps_in_any_offset_land_as_their_utc_wall_clock(spark, tmp_path_factory):
+    # GIVEN startups whose timestamps are written in UTC three ways, without an offset, and
+    # in offsets east and west of it (Spark casts UTC texts directly, the others by zone)
+    texts = [
+        "2026-01-05T12:00:00Z",
+        "2026-01-05T12:00:00+00:00",
+        "2026-01-05T12:00:00-00:00",
+        "2026-01-05T12:00:00.123456",
+        "2026-01-05T12:00:00.5+02:00",
+        "2026-01-05T23:30:00-05:30",
+    ]
+    chosen = [
+        envelope(n=n, after={"tenant_id": "t1", "startup_id": f"s{n}", "created_at": text, "updated_at": text})
+        for n, text in enumerate(texts)
+    ]
+    lakes = []
+    for name in ("spark", "arrow"):
+        lake = LocalObjects(tmp_path_factory.mktemp(name).absolute())
+        archive_envelopes(lake, chosen)
+        lakes.append(lake)
+    # WHEN both engines curate them
+    spark_engine.raw_to_curated(spark, lakes[0], Tokenizer(KEY))
+    arrow_engine.raw_to_curated(lakes[1], Tokenizer(KEY))
+    # THEN each is its UTC wall clock, as the reference reads it
+    table = curated_table("startup")
+    got, want = (read_files(lake, table_files(lake, table), arrow_schema(table.columns)).to_pylist() for lake in lakes)
+    created = {r["startup_id"]: r["created_at"].isoformat() for r in got}
+    assert created == {
+        "s0": "2026-01-05T12:00:00",
+        "s1": "2026-01-05T12:00:00",
+        "s2": "2026-01-05T12:00:00",
+        "s3": "2026-01-05T12:00:00.123456",
+        "s4": "2026-01-05T10:00:00.500000",
+        "s5": "2026-01-06T05:00:00",
+    }
+    assert plain(got, "event_id") == plain(want, "event_id")
