@@ -50,6 +50,7 @@ __all__ = [
     "marked_frame",
     "parse_lines",
     "raw_to_curated",
+    "read_text",
 ]
 
 _EVENT_TYPE = r"^[a-z][a-z0-9_]*\.[a-z_]+$"
@@ -210,7 +211,7 @@ def raw_to_curated(
     # Cached grouped by entity: each batch of the cache holds one entity, so the per-entity
     # scans below skip the others' batches (the cache keeps min/max per batch). The lines
     # stay out of it: they would double it, for the few rows the reference computes.
-    parsed = parse_lines(_read_text(spark, [lake_path(objects, o.key) for o in todo]))
+    parsed = parse_lines(read_text(spark, [lake_path(objects, o.key) for o in todo]))
     rows = parsed.drop(LINE).sortWithinPartitions("entity").persist(StorageLevel.MEMORY_AND_DISK)
     try:
         stats = rows.groupBy("entity", DT).agg(F.count(F.lit(1)).alias("n"), F.countDistinct("event_id").alias("ids"))
@@ -264,7 +265,7 @@ ROWS_PER_TASK = 50_000
 _PARALLEL_LISTING = "spark.sql.sources.parallelPartitionDiscovery.threshold"
 
 
-def _read_text(spark: Any, paths: list[str]) -> Any:
+def read_text(spark: Any, paths: list[str]) -> Any:
     """The lines of the raw objects (``value``) and the path of each one's object
     (``_source_file``), the paths listed on the driver."""
     from pyspark.sql import functions as F
@@ -316,7 +317,7 @@ def _lost_lines(spark: Any, marked: Any, table: LakeTable) -> Any:
         return lost.select(LINE)
     ids = lost.select(F.col(table.envelope["event_id"]).alias("event_id"), SOURCE_FILE)
     files = sorted(r[SOURCE_FILE] for r in ids.select(SOURCE_FILE).distinct().collect())
-    again = parse_lines(_read_text(spark, files)).filter(F.col("entity") == table.entity)
+    again = parse_lines(read_text(spark, files)).filter(F.col("entity") == table.entity)
     # A row's copies (redelivered, in one object or two) are one event: one line each.
     again = again.join(F.broadcast(ids.select("event_id").distinct()), on="event_id", how="left_semi")
     return again.dropDuplicates(["event_id"]).select(LINE)
