@@ -313,8 +313,6 @@ def _lost_lines(spark: Any, marked: Any, table: LakeTable) -> Any:
     from pyspark.sql import functions as F
 
     lost = marked.filter(F.col("_lost"))
-    if LINE in marked.columns:
-        return lost.select(LINE)
     ids = lost.select(F.col(table.envelope["event_id"]).alias("event_id"), SOURCE_FILE)
     files = sorted(r[SOURCE_FILE] for r in ids.select(SOURCE_FILE).distinct().collect())
     again = parse_lines(read_text(spark, files)).filter(F.col("entity") == table.entity)
